@@ -1,0 +1,131 @@
+"""Settings read once from the environment, with typed parsing and start-up errors that name the variable."""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# The broker's own bound on redeliveries of one message (quorum queue `x-delivery-limit`).
+# It is part of each queue's declaration, so it is a constant: changing it means
+# re-declaring the queues. The application's own bound (MAX_WORKER_LOST) must stay below it.
+QUORUM_DELIVERY_LIMIT = 20
+
+EXAMPLE_SECRET_KEY = "dev-insecure-change-me"
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(BaseModel):
+    """Every tunable of the application. Field names are the environment variables, upper-cased."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    app_env: Literal["development", "test", "production"] = "development"
+    secret_key: str = EXAMPLE_SECRET_KEY
+    var_dir: Path = PROJECT_ROOT / "var"
+    database_url: str = "sqlite:///var/app.db"
+
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    broker_connect_timeout_s: float = Field(0.5, gt=0)
+    broker_management_url: str = "http://127.0.0.1:15672"
+    broker_consumer_timeout_s: int = Field(1800, gt=0)
+    broker_outage_cooldown_s: float = Field(5.0, ge=0)
+
+    job_max_retries: int = Field(5, ge=0)
+    retry_backoff_base_s: float = Field(1.0, gt=0)
+    retry_backoff_max_s: float = Field(300.0, gt=0)
+    max_worker_lost: int = Field(3, ge=1)
+
+    diagnostics_time_limit_s: int = Field(120, gt=0)
+    invoices_time_limit_s: int = Field(300, gt=0)
+    etl_time_limit_s: int = Field(1500, gt=0)
+    notifications_time_limit_s: int = Field(120, gt=0)
+    time_limit_grace_s: int = Field(30, ge=1)
+
+    relay_poll_interval_s: float = Field(0.5, gt=0)
+    relay_batch_size: int = Field(200, gt=0)
+    relay_grace_s: float = Field(2.0, ge=0)
+    relay_max_backoff_s: float = Field(30.0, gt=0)
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8000, gt=0, lt=65536)
+    web_workers: int = Field(2, gt=0)
+    flower_host: str = "127.0.0.1"
+    flower_port: int = Field(5555, gt=0, lt=65536)
+    flower_basic_auth: str = ""
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        for family in ("diagnostics", "invoices", "etl", "notifications"):
+            hard = getattr(self, f"{family}_time_limit_s") + self.time_limit_grace_s
+            if hard >= self.broker_consumer_timeout_s:
+                raise ValueError(
+                    f"{family.upper()}_TIME_LIMIT_S + TIME_LIMIT_GRACE_S = {hard} s must stay below "
+                    f"BROKER_CONSUMER_TIMEOUT_S ({self.broker_consumer_timeout_s} s), or RabbitMQ "
+                    "closes the channel of a job that is still running"
+                )
+        if self.max_worker_lost >= QUORUM_DELIVERY_LIMIT:
+            raise ValueError(f"MAX_WORKER_LOST must be below the queues' delivery limit {QUORUM_DELIVERY_LIMIT}")
+        if self.app_env == "production" and self.secret_key == EXAMPLE_SECRET_KEY:
+            raise ValueError("SECRET_KEY: the example key is refused outside development; set a random one")
+        if not self.database_url.startswith(("sqlite://", "postgresql")):
+            raise ValueError("DATABASE_URL: only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        return self
+
+    def time_limits(self, family: str) -> tuple[int, int]:
+        """(soft, hard) time limit in seconds for a job family (a queue group)."""
+        soft = getattr(self, f"{family}_time_limit_s")
+        return soft, soft + self.time_limit_grace_s
+
+    @property
+    def resolved_database_url(self) -> str:
+        """DATABASE_URL with a relative SQLite path anchored at the project root."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and not self.database_url.startswith(prefix + "/"):
+            relative = self.database_url[len(prefix):]
+            if relative and relative != ":memory:":
+                return prefix + str(PROJECT_ROOT / relative)
+        return self.database_url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _format_error(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"]).upper()
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {message}" if name else message)
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Build Settings from `environ` (default: the process environment); raise SettingsError naming the variable."""
+    source = dict(os.environ if environ is None else environ)
+    values: dict[str, object] = {
+        field: source[field.upper()] for field in Settings.model_fields if field.upper() in source
+    }
+    values.update(overrides)
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        raise SettingsError(_format_error(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return load_settings()

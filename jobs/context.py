@@ -1,0 +1,28 @@
+"""What a running job's code sees: its params, its attempt, and a way to report progress."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobs import lifecycle
+from jobs.db import Database
+
+
+class JobCancelled(Exception):
+    """Raised at a progress checkpoint after someone asked the job to stop."""
+
+
+@dataclass
+class JobContext:
+    db: Database
+    job_id: uuid.UUID
+    attempt: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
+        """Store progress (a checkpoint); raise JobCancelled if a cancel was requested."""
+        with self.db.transaction() as session:
+            cancel_requested = lifecycle.record_progress(session, self.job_id, self.attempt, done, total, message)
+        if cancel_requested:
+            raise JobCancelled(f"cancel requested; stopped at {done}" + (f" of {total}" if total else ""))

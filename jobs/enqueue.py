@@ -1,0 +1,66 @@
+"""Writing jobs: a Job and its outbox message are added in the caller's transaction."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from jobs import lifecycle
+from jobs.db import utcnow
+from jobs.models import Job, OutboxMessage
+from jobs.states import JobState
+from jobs.topology import JOB_KINDS
+
+
+class UnknownJobKind(KeyError):
+    pass
+
+
+def _outbox_message(job: Job) -> OutboxMessage:
+    return OutboxMessage(job_id=job.id, task_name=JOB_KINDS[job.kind].task_name, queue=job.queue)
+
+
+def submit_job(
+    session: Session,
+    kind: str,
+    params: dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    submitted_by: str | None = None,
+) -> tuple[Job, OutboxMessage]:
+    """Add a queued job and its outbox message; publish the message after the commit."""
+    if kind not in JOB_KINDS:
+        raise UnknownJobKind(kind)
+    now = utcnow()
+    job = Job(
+        id=uuid.uuid4(),
+        kind=kind,
+        state=JobState.QUEUED,
+        queue=JOB_KINDS[kind].queue,
+        params=params,
+        idempotency_key=idempotency_key,
+        submitted_by=submitted_by,
+        attempts=0,
+        worker_lost=0,
+        progress_done=0,
+        cancel_requested=False,
+        created_at=now,
+        updated_at=now,
+    )
+    message = _outbox_message(job)
+    session.add(job)
+    session.flush()
+    session.add(message)
+    session.flush()
+    lifecycle.log_state_change(job)
+    return job, message
+
+
+def retry_job(session: Session, job: Job) -> OutboxMessage:
+    """A failed job gets a new attempt: back to queued with a fresh outbox message."""
+    lifecycle.requeue_failed(session, job)
+    message = _outbox_message(job)
+    session.add(message)
+    session.flush()
+    return message

@@ -1,0 +1,251 @@
+"""The only place a job's state changes. Every function works inside the caller's transaction.
+
+Moves that break the state machine raise InvalidTransition; a worker whose attempt has been
+taken over by a newer one (its worker was presumed lost) gets AttemptSuperseded, so a stale
+copy can never overwrite the outcome of the live one.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from jobs.db import utcnow
+from jobs.models import Job, JobAttempt
+from jobs.states import TRANSITIONS, AttemptOutcome, JobState
+
+log = logging.getLogger("jobs.lifecycle")
+
+
+class InvalidTransition(Exception):
+    """The requested move is not allowed from the job's current state."""
+
+    def __init__(self, job: Job, target: JobState) -> None:
+        super().__init__(f"job {job.id} cannot move from {job.state} to {target}")
+        self.current = JobState(job.state)
+        self.target = target
+
+
+class AttemptSuperseded(Exception):
+    """The attempt is no longer the job's current one; its worker must stop without writing."""
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+def error_info(exc: BaseException | str, *, kind: str | None = None) -> dict[str, Any]:
+    """A readable, JSON-safe description of what went wrong."""
+    if isinstance(exc, BaseException):
+        return {"type": kind or type(exc).__name__, "message": str(exc) or type(exc).__name__}
+    return {"type": kind or "Error", "message": exc}
+
+
+def log_state_change(job: Job) -> None:
+    duration = None
+    if job.started_at and job.finished_at:
+        duration = round((job.finished_at - job.started_at).total_seconds(), 3)
+    log.info(
+        "job_id=%s kind=%s state=%s attempt=%s queue=%s duration=%s",
+        job.id, job.kind, job.state, job.attempts, job.queue, duration,
+        extra={"job_id": str(job.id), "kind": job.kind, "state": job.state, "attempt": job.attempts,
+               "queue": job.queue, "duration_s": duration},
+    )
+
+
+def _move(job: Job, target: JobState) -> None:
+    if target not in TRANSITIONS[JobState(job.state)]:
+        raise InvalidTransition(job, target)
+    now = utcnow()
+    job.state = target
+    job.updated_at = now
+    if target.finished:
+        job.finished_at = now
+
+
+def load(session: Session, job_id: uuid.UUID | str) -> Job:
+    job = session.get(Job, _as_uuid(job_id))
+    if job is None:
+        raise JobNotFound(str(job_id))
+    return job
+
+
+def load_for_update(session: Session, job_id: uuid.UUID | str) -> Job:
+    """The job row, locked for the rest of the transaction (PostgreSQL; SQLite locks at BEGIN)."""
+    statement = select(Job).where(Job.id == _as_uuid(job_id)).with_for_update()
+    job = session.execute(statement.execution_options(populate_existing=True)).scalar_one_or_none()
+    if job is None:
+        raise JobNotFound(str(job_id))
+    return job
+
+
+def _as_uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _current_attempt(session: Session, job: Job) -> JobAttempt | None:
+    if job.attempts == 0:
+        return None
+    return session.get(JobAttempt, (job.id, job.attempts))
+
+
+def _close_attempt(session: Session, job: Job, outcome: AttemptOutcome, error: dict | None = None) -> None:
+    attempt = _current_attempt(session, job)
+    if attempt is not None and attempt.outcome in (AttemptOutcome.RUNNING, AttemptOutcome.RETRYING):
+        attempt.outcome = outcome
+        attempt.error = error
+        attempt.finished_at = utcnow()
+
+
+class Decision(Enum):
+    RUN = "run"
+    SKIP = "skip"
+    GIVE_UP = "give_up"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a worker should do with one delivered message."""
+
+    decision: Decision
+    attempt: int = 0
+    reason: str = ""
+
+
+def begin_attempt(
+    session: Session, job_id: uuid.UUID | str, *, redelivered: bool, worker: str, max_worker_lost: int
+) -> Delivery:
+    """Claim the job for one execution, or say why this delivery must not run it.
+
+    A message for a finished job, or a second copy of a message whose job is running, is a
+    duplicate and is skipped. A redelivered message whose job is still `running` means the
+    worker that ran it was lost: the old attempt is closed as `lost`, and after
+    `max_worker_lost` such losses the job fails instead of running again (a crash loop).
+    """
+    try:
+        job = load_for_update(session, job_id)
+    except (JobNotFound, ValueError):
+        return Delivery(Decision.SKIP, reason="no such job")
+    state = JobState(job.state)
+    if state.finished:
+        return Delivery(Decision.SKIP, attempt=job.attempts, reason=f"job already {state}")
+    if state is JobState.RUNNING:
+        if not redelivered:
+            return Delivery(Decision.SKIP, attempt=job.attempts, reason="duplicate of a running job")
+        _close_attempt(session, job, AttemptOutcome.LOST, error_info("the worker running this attempt was lost",
+                                                                      kind="WorkerLost"))
+        job.worker_lost += 1
+        if job.worker_lost >= max_worker_lost:
+            job.error = error_info(
+                f"the worker was lost {job.worker_lost} times while running this job "
+                "(killed, out of memory or crashed); it is not run again",
+                kind="WorkerLost",
+            )
+            _move(job, JobState.FAILED)
+            log_state_change(job)
+            return Delivery(Decision.GIVE_UP, attempt=job.attempts, reason=job.error["message"])
+    now = utcnow()
+    job.attempts += 1
+    session.add(JobAttempt(job_id=job.id, number=job.attempts, worker=worker, started_at=now))
+    job.started_at = job.started_at or now
+    job.error = None
+    _move(job, JobState.RUNNING)
+    log_state_change(job)
+    return Delivery(Decision.RUN, attempt=job.attempts)
+
+
+def _load_current(
+    session: Session, job_id: uuid.UUID | str, attempt: int, states: tuple[JobState, ...] = (JobState.RUNNING,)
+) -> Job:
+    job = load_for_update(session, job_id)
+    if job.attempts != attempt or job.state not in states:
+        raise AttemptSuperseded(f"job {job_id} attempt {attempt} is no longer current (state {job.state})")
+    return job
+
+
+def record_progress(
+    session: Session, job_id: uuid.UUID | str, attempt: int, done: int, total: int | None, message: str | None
+) -> bool:
+    """Store progress; return True when a cancel has been requested."""
+    job = _load_current(session, job_id, attempt)
+    job.progress_done = done
+    job.progress_total = total
+    job.progress_message = message
+    job.updated_at = utcnow()
+    return job.cancel_requested
+
+
+def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dict[str, Any]) -> Job:
+    job = _load_current(session, job_id, attempt)
+    job.result = result
+    job.error = None
+    if job.progress_total is not None:
+        job.progress_done = job.progress_total
+    _close_attempt(session, job, AttemptOutcome.SUCCEEDED)
+    _move(job, JobState.SUCCEEDED)
+    log_state_change(job)
+    return job
+
+
+def fail(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> Job:
+    """The attempt failed for good (also from `retrying`, when its retry could not be scheduled)."""
+    job = _load_current(session, job_id, attempt, (JobState.RUNNING, JobState.RETRYING))
+    job.error = error
+    _close_attempt(session, job, AttemptOutcome.FAILED, error)
+    _move(job, JobState.FAILED)
+    log_state_change(job)
+    return job
+
+
+def schedule_retry(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> Job:
+    job = _load_current(session, job_id, attempt)
+    job.error = error
+    _close_attempt(session, job, AttemptOutcome.RETRYING, error)
+    _move(job, JobState.RETRYING)
+    log_state_change(job)
+    return job
+
+
+def cancel_at_checkpoint(session: Session, job_id: uuid.UUID | str, attempt: int) -> Job:
+    """A running job stops at a progress checkpoint after a cancel request."""
+    job = _load_current(session, job_id, attempt)
+    _close_attempt(session, job, AttemptOutcome.CANCELLED)
+    job.progress_message = f"cancelled at {job.progress_done}" + (
+        f" of {job.progress_total}" if job.progress_total is not None else ""
+    )
+    _move(job, JobState.CANCELLED)
+    log_state_change(job)
+    return job
+
+
+def request_cancel(session: Session, job: Job) -> Job:
+    """Cancel a queued or retrying job now; ask a running one to stop at its next checkpoint."""
+    state = JobState(job.state)
+    if state in (JobState.QUEUED, JobState.RETRYING):
+        _close_attempt(session, job, AttemptOutcome.CANCELLED)
+        job.cancel_requested = True
+        _move(job, JobState.CANCELLED)
+        log_state_change(job)
+    elif state is JobState.RUNNING:
+        job.cancel_requested = True
+        job.updated_at = utcnow()
+    else:
+        raise InvalidTransition(job, JobState.CANCELLED)
+    return job
+
+
+def requeue_failed(session: Session, job: Job) -> Job:
+    """Start a new attempt of a failed job (the caller publishes its message)."""
+    _move(job, JobState.QUEUED)
+    job.finished_at = None
+    job.worker_lost = 0
+    job.cancel_requested = False
+    job.progress_done = 0
+    job.progress_message = None
+    log_state_change(job)
+    return job

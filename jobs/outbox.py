@@ -1,0 +1,169 @@
+"""Publishing outbox messages: the fast path after a request's commit, and the relay for the rest."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from collections.abc import Callable, Sequence
+
+from celery import Celery
+from kombu import Connection, Producer
+from sqlalchemy import select, update
+
+from jobs.db import Database, utcnow
+from jobs.models import OutboxMessage
+
+log = logging.getLogger("jobs.outbox")
+
+
+class BrokerUnavailable(RuntimeError):
+    """The broker could not be reached or did not confirm a publish."""
+
+
+class OutboxPublisher:
+    """Publishes outbox messages with publisher confirms over one long-lived connection.
+
+    After a failure it stays quiet for `outage_cooldown_s`, so requests do not each wait for a
+    broker that is down: their messages stay in the outbox for the relay.
+    """
+
+    def __init__(self, celery_app: Celery, db: Database, *, outage_cooldown_s: float = 5.0) -> None:
+        self.celery_app = celery_app
+        self.db = db
+        self.outage_cooldown_s = outage_cooldown_s
+        self._lock = threading.Lock()
+        self._connection: Connection | None = None
+        self._producer: Producer | None = None
+        self._down_until = 0.0
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            connection = self.celery_app.connection_for_write()
+            # One quick try: a broker that is down must not hold a web request.
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=None)
+            self._connection = connection
+            self._producer = self.celery_app.amqp.Producer(connection, auto_declare=False)
+        return self._producer
+
+    def _reset(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.release()
+            except Exception:  # noqa: BLE001 - the connection is already broken; closing is best effort
+                log.debug("closing a broken broker connection failed", exc_info=True)
+        self._connection = self._producer = None
+
+    def publish(self, messages: Sequence[OutboxMessage]) -> list[int]:
+        """Publish in order, stopping at the first failure; return the ids that the broker confirmed."""
+        sent: list[int] = []
+        with self._lock:
+            for message in messages:
+                try:
+                    producer = self._ensure_producer()
+                    self.celery_app.send_task(
+                        message.task_name,
+                        args=[str(message.job_id)],
+                        task_id=str(message.job_id),
+                        queue=message.queue,
+                        producer=producer,
+                        retry=False,
+                    )
+                except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
+                    self._reset()
+                    self._down_until = time.monotonic() + self.outage_cooldown_s
+                    raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                sent.append(message.id)
+        return sent
+
+    def broker_in_cooldown(self) -> bool:
+        return time.monotonic() < self._down_until
+
+    def mark_sent(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with self.db.transaction() as session:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow()))
+
+    def publish_after_commit(self, message: OutboxMessage) -> bool:
+        """The request's fast path: publish now if the broker is up, else leave the row for the relay."""
+        if self.broker_in_cooldown():
+            return False
+        try:
+            sent = self.publish([message])
+        except BrokerUnavailable as exc:
+            log.warning("outbox_id=%s job_id=%s publish deferred to the relay: %s", message.id, message.job_id, exc)
+            return False
+        self.mark_sent(sent)
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()
+
+
+class OutboxRelay:
+    """Publishes what the fast path left behind, oldest first, backing off while the broker is down."""
+
+    def __init__(
+        self,
+        publisher: OutboxPublisher,
+        *,
+        batch_size: int = 200,
+        grace_s: float = 2.0,
+        poll_interval_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.grace_s = grace_s
+        self.poll_interval_s = poll_interval_s
+        self.max_backoff_s = max_backoff_s
+
+    def pending(self) -> list[OutboxMessage]:
+        """Unsent messages older than the grace period (younger ones are the fast path's)."""
+        cutoff = utcnow() - timedelta(seconds=self.grace_s)
+        with self.publisher.db.read_session() as session:
+            return list(
+                session.scalars(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.sent_at.is_(None), OutboxMessage.created_at <= cutoff)
+                    .order_by(OutboxMessage.id)
+                    .limit(self.batch_size)
+                )
+            )
+
+    def run_once(self) -> int:
+        """Publish one batch; return how many were sent. Raises BrokerUnavailable."""
+        batch = self.pending()
+        if not batch:
+            return 0
+        try:
+            sent = self.publisher.publish(batch)
+        except BrokerUnavailable as exc:
+            self._record_failure(batch[0].id, str(exc))
+            raise
+        self.publisher.mark_sent(sent)
+        log.info("relay published=%d oldest_outbox_id=%s", len(sent), batch[0].id)
+        return len(sent)
+
+    def _record_failure(self, outbox_id: int, error: str) -> None:
+        with self.publisher.db.transaction() as session:
+            row = session.get(OutboxMessage, outbox_id)
+            if row is not None:
+                row.publish_attempts += 1
+                row.last_error = error[:2000]
+
+    def run_forever(self, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
+        backoff = self.poll_interval_s
+        while not should_stop():
+            try:
+                sent = self.run_once()
+            except BrokerUnavailable as exc:
+                log.warning("relay: broker unavailable (%s); next try in %.1f s", exc, backoff)
+                sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff_s)
+                continue
+            backoff = self.poll_interval_s
+            if sent < self.batch_size:
+                sleep(self.poll_interval_s)

@@ -1,0 +1,119 @@
+"""JobTask: the one place where a Celery delivery becomes a job attempt and its outcome."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from celery import Task, shared_task
+from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+
+from jobs import lifecycle
+from jobs.context import JobCancelled, JobContext
+from jobs.lifecycle import AttemptSuperseded, Decision, error_info
+from jobs.models import Job
+from jobs.retry_policy import TransientError
+from tasks.runtime import retry_policy, worker_database, worker_settings
+
+log = logging.getLogger("tasks")
+
+JobFunction = Callable[[JobContext], dict[str, Any]]
+
+
+class JobTask(Task):
+    """Runs a job function with state tracking, retries with backoff, and dead-lettering.
+
+    Transient errors (`transient_errors`) are retried with the settings' backoff; anything else,
+    the last retry, a soft time limit or a crash loop fails the job and rejects the message
+    without requeue, so RabbitMQ moves it to the queue's dead-letter queue.
+    """
+
+    abstract = True
+    transient_errors: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
+
+    def run_job(self, job_id: str, function: JobFunction) -> None:
+        settings = worker_settings()
+        db = worker_database()
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        with db.transaction() as session:
+            delivery = lifecycle.begin_attempt(
+                session, job_id, redelivered=redelivered, worker=self.request.hostname or "",
+                max_worker_lost=settings.max_worker_lost,
+            )
+            params = dict(session.get(Job, uuid.UUID(job_id)).params) if delivery.decision is Decision.RUN else {}
+        if delivery.decision is Decision.SKIP:
+            log.info("job_id=%s delivery skipped: %s", job_id, delivery.reason)
+            return
+        if delivery.decision is Decision.GIVE_UP:
+            raise Reject(delivery.reason, requeue=False)
+
+        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=delivery.attempt, params=params)
+        try:
+            result = function(context)
+        except JobCancelled:
+            with db.transaction() as session:
+                lifecycle.cancel_at_checkpoint(session, job_id, delivery.attempt)
+            return
+        except AttemptSuperseded as exc:
+            log.warning("job_id=%s attempt=%s stopped: %s", job_id, delivery.attempt, exc)
+            return
+        except SoftTimeLimitExceeded:
+            soft_limit = self.soft_time_limit or self.request.timelimit[1]
+            self._fail(job_id, delivery.attempt, error_info(
+                f"the job took longer than its time limit of {soft_limit} s and was stopped", kind="TimeLimitExceeded"))
+        except self.transient_errors as exc:
+            self._retry_or_fail(job_id, delivery.attempt, exc)
+        except Exception as exc:  # noqa: BLE001 - any other error fails the job with a readable message
+            log.exception("job_id=%s attempt=%s failed", job_id, delivery.attempt)
+            self._fail(job_id, delivery.attempt, error_info(exc))
+        else:
+            with db.transaction() as session:
+                lifecycle.succeed(session, job_id, delivery.attempt, result)
+
+    def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
+        with worker_database().transaction() as session:
+            lifecycle.fail(session, job_id, attempt, error)
+        raise Reject(error["message"], requeue=False)
+
+    def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException) -> None:
+        policy = retry_policy(worker_settings())
+        retries_done = self.request.retries
+        if not policy.can_retry(retries_done):
+            error = error_info(exc)
+            error["message"] += f" (gave up after {retries_done + 1} attempts)"
+            self._fail(job_id, attempt, error)
+        delay = policy.delay(retries_done)
+        with worker_database().transaction() as session:
+            lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": delay})
+        try:
+            self.retry(exc=exc, countdown=delay, max_retries=policy.max_retries, throw=True)
+        except Retry:
+            raise
+        except Exception as publish_error:  # noqa: BLE001 - a retry that cannot be published must not leave the job waiting
+            self._fail(job_id, attempt, error_info(f"retry could not be scheduled: {publish_error}"))
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+        """Hard time limit (the pool child was killed): the job fails with a readable error."""
+        if not isinstance(exc, TimeLimitExceeded) or not args:
+            return
+        with worker_database().transaction() as session:
+            job = lifecycle.load_for_update(session, args[0])
+            if job.state == "running":
+                lifecycle.fail(session, job.id, job.attempts, error_info(
+                    f"the job exceeded its hard time limit of {self.time_limit} s and was killed",
+                    kind="TimeLimitExceeded"))
+
+
+def job_task(name: str) -> Callable[[JobFunction], Task]:
+    """Declare a Celery task (taking a job id) that runs `function` as a tracked job."""
+
+    def decorate(function: JobFunction) -> Task:
+        def run(self: JobTask, job_id: str) -> None:
+            self.run_job(job_id, function)
+
+        run.__name__ = function.__name__
+        run.__doc__ = function.__doc__
+        return shared_task(name=name, bind=True, base=JobTask)(run)
+
+    return decorate

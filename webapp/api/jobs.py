@@ -1,0 +1,135 @@
+"""REST endpoints over jobs: status, listing, cancel and retry."""
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from flask import Blueprint, Response, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from jobs import lifecycle
+from jobs.enqueue import retry_job
+from jobs.models import Job, JobAttempt
+from jobs.states import JobState
+from jobs.topology import JOB_KINDS
+from webapp.api.requests import query_args
+from webapp.errors import ApiError
+from webapp.runtime import runtime
+from webapp.serializers import job_etag, job_to_dict, job_url
+
+bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
+
+RETRY_AFTER_S = {JobState.QUEUED: 2, JobState.RUNNING: 1, JobState.RETRYING: 2}
+
+
+def parse_job_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise ApiError(404, f"no job with id {raw!r}") from None
+
+
+def get_job_or_404(session: Session, raw_id: str, *, for_update: bool = False) -> Job:
+    job_id = parse_job_id(raw_id)
+    try:
+        return lifecycle.load_for_update(session, job_id) if for_update else lifecycle.load(session, job_id)
+    except lifecycle.JobNotFound:
+        raise ApiError(404, f"no job with id {raw_id!r}") from None
+
+
+def job_response(job: Job, status: int = 200, *, attempts: list[JobAttempt] | None = None) -> Response:
+    response = jsonify(job_to_dict(job, attempts=attempts))
+    response.status_code = status
+    retry_after = RETRY_AFTER_S.get(JobState(job.state))
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+def accepted(job: Job) -> Response:
+    response = job_response(job, 202)
+    response.headers["Location"] = job_url(job.id)
+    return response
+
+
+@bp.get("/<job_id>")
+def get_job(job_id: str) -> Response:
+    with runtime().db.read_session() as session:
+        job = get_job_or_404(session, job_id)
+        etag = job_etag(job)
+        if request.if_none_match.contains(etag):
+            response = Response(status=304)
+        else:
+            response = job_response(job, attempts=list(job.attempt_history))
+        retry_after = RETRY_AFTER_S.get(JobState(job.state))
+    response.set_etag(etag)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
+
+
+class JobListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: JobState | None = None
+    kind: Literal[tuple(JOB_KINDS)] | None = None  # type: ignore[valid-type]
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = None
+
+
+def encode_cursor(job: Job) -> str:
+    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(job_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(422, "invalid request", [{"field": "cursor", "reason": "not a cursor from this API"}]) from None
+
+
+@bp.get("")
+def list_jobs() -> Response:
+    query = query_args(JobListQuery)
+    statement = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(query.limit + 1)
+    if query.state:
+        statement = statement.where(Job.state == query.state)
+    if query.kind:
+        statement = statement.where(Job.kind == query.kind)
+    if query.cursor:
+        created, last_id = decode_cursor(query.cursor)
+        statement = statement.where(
+            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < last_id))
+        )
+    with runtime().db.read_session() as session:
+        jobs = list(session.scalars(statement))
+    page, more = jobs[: query.limit], len(jobs) > query.limit
+    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": encode_cursor(page[-1]) if more else None})
+
+
+@bp.post("/<job_id>/cancel")
+def cancel_job(job_id: str) -> Response:
+    with runtime().db.transaction() as session:
+        job = get_job_or_404(session, job_id, for_update=True)
+        try:
+            lifecycle.request_cancel(session, job)
+        except lifecycle.InvalidTransition:
+            raise ApiError(409, f"job is {job.state}; only queued, retrying or running jobs can be cancelled") from None
+    return job_response(job, 202)
+
+
+@bp.post("/<job_id>/retry")
+def retry_failed_job(job_id: str) -> Response:
+    with runtime().db.transaction() as session:
+        job = get_job_or_404(session, job_id, for_update=True)
+        if job.state != JobState.FAILED:
+            raise ApiError(409, f"job is {job.state}; only failed jobs can be retried")
+        message = retry_job(session, job)
+    runtime().publisher.publish_after_commit(message)
+    return accepted(job)

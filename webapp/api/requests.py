@@ -1,0 +1,36 @@
+"""Parsing request bodies and query strings into validated models."""
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import request
+from pydantic import BaseModel, ValidationError
+
+from webapp.errors import ApiError, validation_error
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def json_body(model: type[Model]) -> Model:
+    """The request's JSON body validated by `model`: 400 when it is not JSON, 422 naming each bad field."""
+    if not request.is_json:
+        raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
+    payload: Any = request.get_json(silent=True)
+    if payload is None and request.get_data():
+        raise ApiError(400, "malformed JSON body")
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise ApiError(422, "invalid request", [{"field": "body", "reason": "must be a JSON object"}])
+    try:
+        return model.model_validate(payload)
+    except ValidationError as error:
+        raise validation_error(error) from None
+
+
+def query_args(model: type[Model]) -> Model:
+    """The query string validated by `model`; 422 naming each bad parameter."""
+    try:
+        return model.model_validate(request.args.to_dict())
+    except ValidationError as error:
+        raise validation_error(error) from None

@@ -1,0 +1,32 @@
+"""What the web process shares between requests: settings, database, Celery app, outbox publisher."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import current_app
+
+from config.settings import Settings
+from jobs.celery_app import create_celery
+from jobs.db import Database
+from jobs.outbox import OutboxPublisher
+
+
+@dataclass
+class WebRuntime:
+    settings: Settings
+    db: Database
+    celery: Celery
+    publisher: OutboxPublisher
+
+    @classmethod
+    def build(cls, settings: Settings) -> WebRuntime:
+        db = Database(settings.resolved_database_url)
+        celery = create_celery(settings)
+        publisher = OutboxPublisher(celery, db, outage_cooldown_s=settings.broker_outage_cooldown_s)
+        return cls(settings=settings, db=db, celery=celery, publisher=publisher)
+
+
+def runtime() -> WebRuntime:
+    """The runtime of the current Flask app."""
+    return current_app.extensions["jobs"]
