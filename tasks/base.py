@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,7 @@ class JobTask(Task):
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         with db.transaction() as session:
             delivery = lifecycle.begin_attempt(
-                session, job_id, redelivered=redelivered, worker=self.request.hostname or "",
+                session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
                 max_worker_lost=settings.max_worker_lost,
             )
             params = dict(session.get(Job, uuid.UUID(job_id)).params) if delivery.decision is Decision.RUN else {}
