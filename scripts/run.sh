@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# `make run`: set up what a fresh machine lacks, then start every process of the Procfile.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+mkdir -p var
+
+# Secrets that must not be shared between installations go into the gitignored .env once.
+touch .env
+if ! grep -q '^FLOWER_BASIC_AUTH=.' .env; then
+  echo "FLOWER_BASIC_AUTH=admin:$($VENV/bin/python -c 'import secrets; print(secrets.token_urlsafe(12))')" >> .env
+fi
+if ! grep -q '^SECRET_KEY=.' .env; then
+  echo "SECRET_KEY=$($VENV/bin/python -c 'import secrets; print(secrets.token_hex(32))')" >> .env
+fi
+set -a; . ./.env; set +a
+
+# Flower's broker tab and the queue depths read RabbitMQ's management API.
+if command -v rabbitmq-plugins >/dev/null 2>&1; then
+  if ! rabbitmq-plugins list -e -m 2>/dev/null | grep -qx rabbitmq_management; then
+    echo "enabling the RabbitMQ management plugin"
+    rabbitmq-plugins enable rabbitmq_management >/dev/null || echo "warning: could not enable rabbitmq_management; Flower's broker tab will be empty" >&2
+  fi
+else
+  echo "note: rabbitmq-plugins not found (remote broker?); enable rabbitmq_management there for Flower's broker tab" >&2
+fi
+
+eval "$($VENV/bin/python -m config.process_env)"
+$VENV/bin/flask db upgrade
+$VENV/bin/flask jobs declare-topology
+
+host=${WEB_HOST:-127.0.0.1}; port=${WEB_PORT:-8000}
+cat <<INFO
+
+  Web and API   http://$host:$port/         (status: http://$host:$port/readyz, API: /api/openapi.json)
+  Flower        http://$FLOWER_HOST:$FLOWER_PORT/   user:password $FLOWER_BASIC_AUTH
+  RabbitMQ UI   http://127.0.0.1:15672/
+
+  Try: curl -si -X POST http://$host:$port/api/diagnostics/sleep -H 'Content-Type: application/json' -d '{"seconds": 3, "steps": 3}'
+  Ctrl-C stops every process.
+
+INFO
+exec $VENV/bin/honcho start -f Procfile
