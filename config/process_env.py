@@ -26,6 +26,8 @@ def process_environment(settings: Settings) -> dict[str, str]:
         "FLOWER_PORT": str(settings.flower_port),
         "FLOWER_BASIC_AUTH": settings.flower_basic_auth,
         "FLOWER_BROKER_API": flower_broker_api(settings),
+        "FLOWER_DB": str(settings.var_dir / "flower.db"),
+        "LOG_LEVEL": settings.log_level,
     }
 
 

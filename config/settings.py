@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,7 +63,11 @@ class Settings(BaseModel):
     flower_basic_auth: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("var_dir")
+    @classmethod
+    def _anchor_var_dir(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
@@ -79,6 +83,10 @@ class Settings(BaseModel):
             raise ValueError(f"MAX_WORKER_LOST must be below the queues' delivery limit {QUORUM_DELIVERY_LIMIT}")
         if self.app_env == "production" and self.secret_key == EXAMPLE_SECRET_KEY:
             raise ValueError("SECRET_KEY: the example key is refused outside development; set a random one")
+        if self.app_env == "production" and ":" not in self.flower_basic_auth:
+            raise ValueError("FLOWER_BASIC_AUTH: production needs user:password for Flower")
+        if self.retry_backoff_max_s < self.retry_backoff_base_s:
+            raise ValueError("RETRY_BACKOFF_MAX_S must not be below RETRY_BACKOFF_BASE_S")
         if not self.database_url.startswith(("sqlite://", "postgresql")):
             raise ValueError("DATABASE_URL: only sqlite:/// and postgresql+psycopg:// URLs are supported")
         return self

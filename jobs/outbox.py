@@ -60,21 +60,27 @@ class OutboxPublisher:
         with self._lock:
             for message in messages:
                 try:
-                    producer = self._ensure_producer()
-                    self.celery_app.send_task(
-                        message.task_name,
-                        args=[str(message.job_id)],
-                        task_id=str(message.job_id),
-                        queue=message.queue,
-                        producer=producer,
-                        retry=False,
-                    )
-                except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
+                    self._send(message)
+                except Exception:  # noqa: BLE001 - a connection gone stale (broker restarted) gets one fresh try
                     self._reset()
-                    self._down_until = time.monotonic() + self.outage_cooldown_s
-                    raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                    try:
+                        self._send(message)
+                    except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
+                        self._reset()
+                        self._down_until = time.monotonic() + self.outage_cooldown_s
+                        raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
                 sent.append(message.id)
         return sent
+
+    def _send(self, message: OutboxMessage) -> None:
+        self.celery_app.send_task(
+            message.task_name,
+            args=[str(message.job_id)],
+            task_id=str(message.job_id),
+            queue=message.queue,
+            producer=self._ensure_producer(),
+            retry=False,
+        )
 
     def broker_in_cooldown(self) -> bool:
         return time.monotonic() < self._down_until

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from config.logging_setup import configure_logging
 from config.settings import Settings, get_settings
 from webapp.commands import register_commands
 from webapp.errors import register_errorhandlers
@@ -12,6 +13,7 @@ from webapp.runtime import WebRuntime
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the web application; `settings` defaults to the environment's."""
     settings = settings or get_settings()
+    configure_logging(settings)
     app = Flask(__name__)
     app.config.update(SECRET_KEY=settings.secret_key, JSON_SORT_KEYS=False)
     app.json.sort_keys = False

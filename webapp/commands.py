@@ -53,7 +53,6 @@ def jobs_declare_topology() -> None:
 @click.option("--once", is_flag=True, help="Publish one batch and exit.")
 def jobs_relay(once: bool) -> None:
     """Publish outbox messages the web requests could not, oldest first, until stopped."""
-    logging.basicConfig(level=runtime().settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = runtime().settings
     relay = OutboxRelay(
         runtime().publisher,

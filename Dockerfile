@@ -1,0 +1,36 @@
+# One image for every process of docker-compose.yml (web, workers, relay, Flower, migrate).
+# The virtualenv lives at /app/.venv and WORKDIR is /app, so the Procfile's `.venv/bin/...`
+# commands run unchanged.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    FLASK_APP=webapp:create_app
+
+WORKDIR /app
+
+RUN useradd --system --create-home --uid 10001 --user-group app
+
+# Dependencies first, so a code change does not reinstall them.
+COPY requirements.txt ./
+RUN python -m venv /app/.venv \
+ && /app/.venv/bin/pip install -r requirements.txt
+
+# The application. Copied by name rather than `COPY . .`: the repository has no .dockerignore,
+# and a whole-tree copy would bring the host's .venv (replacing the one above), var/ and the
+# secrets in .env into the image.
+COPY alembic.ini .flaskenv Procfile ./
+COPY config/ ./config/
+COPY jobs/ ./jobs/
+COPY tasks/ ./tasks/
+COPY webapp/ ./webapp/
+COPY migrations/ ./migrations/
+
+# The code stays root-owned and read-only for the app user; only var/ (SQLite, Flower's state) is writable.
+RUN mkdir -p /app/var && chown app:app /app/var
+USER app
+
+EXPOSE 8000 5555
+CMD [".venv/bin/gunicorn", "-c", "config/gunicorn.conf.py", "webapp:create_app()"]
