@@ -29,10 +29,13 @@ each in its own process group, stopped with killpg):
    into the wait and a new worker is started at once; did the retry still run, and when.
 
 Caveat on the figures: the management API refreshes queue figures every
-`collect_statistics_interval` (5 s by default), so its ready/unacked counts lag. The probe therefore
-also reads live counts with a passive `queue.declare` (ready messages only; AMQP has no unacked
-count) and calls the message "unacked in the worker" when it is neither ready in the task queue
-nor in a `celery_delayed_*` queue. Both readings are printed in the sample traces.
+`collect_statistics_interval` (5 s by default), so within a 4 s wait its ready/unacked counts are
+mostly stale. The probe therefore also reads live counts with a passive `queue.declare` every sample
+(ready messages only; AMQP has no unacked count) and calls the message "unacked in the worker" when
+it is neither ready in the task queue nor in a `celery_delayed_*` queue. One `rabbitmqctl
+list_queues` snapshot 2 s into the wait confirms the task queue's unacked count (live for classic
+queues; RabbitMQ 3.10 refreshes a quorum queue's figures there on its own ~5 s tick). All readings
+are printed in the sample traces.
 
 Usage (from the project root; needs `rabbitmqctl` as root and the management plugin):
 
@@ -85,7 +88,7 @@ RETRY_TIMEOUT_S = 15.0
 WORKER_READY_TIMEOUT_S = 30.0
 DELAYED_PREFIX = "celery_delayed_"
 LOG_TIME_RE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})")
-WARNING_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Warning:")
+NOTABLE_LOG_RE = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|Warning:|Global QoS")
 
 
 # ---------------------------------------------------------------- topology and Celery app
@@ -223,15 +226,13 @@ def start_snapshot(vhost: str) -> subprocess.Popen[str]:
 
 
 def read_snapshot(process: subprocess.Popen[str], task_queue_name: str) -> str:
-    """The task queue's live ready/unacked counts and any non-empty delayed queue."""
+    """The task queue's ready/unacked counts as `rabbitmqctl list_queues` printed them."""
     output, _ = process.communicate(timeout=30)
-    parts = [line.split() for line in output.splitlines() if len(line.split()) == 3]
-    found = [
-        f"{name} ready={ready} unacked={unacked}"
-        for name, ready, unacked in parts
-        if name == task_queue_name or (name.startswith(DELAYED_PREFIX) and (ready, unacked) != ("0", "0"))
-    ]
-    return ", ".join(found) or "no output"
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == task_queue_name:
+            return f"ready={parts[1]} unacked={parts[2]}"
+    return "no output"
 
 
 def management_get(path: str) -> Any:
@@ -387,11 +388,11 @@ def stop_workers(case: Case) -> None:
 
 
 def worker_warnings(case: Case, measure: str) -> list[str]:
-    """Distinct WARNING/ERROR/CRITICAL lines of the measure's worker logs, timestamps dropped."""
+    """Distinct warning/error lines (and the QoS note) of the measure's worker logs, no timestamps."""
     seen: dict[str, None] = {}
     for log in sorted(case.state_dir.glob(f"worker-{measure}-*.log")):
         for line in log.read_text(errors="replace").splitlines():
-            if WARNING_RE.search(line):
+            if NOTABLE_LOG_RE.search(line):
                 seen[re.sub(r"^\[[^\]]*\]\s*", "", line).strip()] = None
     return list(seen)
 
@@ -410,6 +411,7 @@ class CrashResult:
     dead_after_s: float | None
     death: str | None
     left_in_queue: int | None
+    gaps_s: list[float]
 
 
 def measure_crash(case: Case) -> CrashResult:
@@ -428,8 +430,10 @@ def measure_crash(case: Case) -> CrashResult:
         time.sleep(0.1)
     watched = time.monotonic() - started
     stop_workers(case)
+    stamps = [float(line.split()[0]) for line in read_lines(counter)]
     return CrashResult(
-        deliveries=len(read_lines(counter)),
+        deliveries=len(stamps),
+        gaps_s=[later - earlier for earlier, later in zip(stamps, stamps[1:])],
         watched_s=watched,
         dead_after_s=dead_after,
         death=case.live.first_death(dead_queue) if dead_after is not None else None,
@@ -515,7 +519,7 @@ def measure_retry(case: Case, measure: str, kill_worker: bool) -> RetryResult:
         result.gap_s = float(second_lines[0].split()[0]) - first_run
         result.redelivered = "redelivered=True" in second_lines[0]
     if snapshot is not None:
-        result.snapshot = f"started at t={snapshot[0]:.1f} s: " + read_snapshot(snapshot[1], case.queue(measure))
+        result.snapshot = f"at t={snapshot[0]:.1f} s: " + read_snapshot(snapshot[1], case.queue(measure))
     ready_at = replacement.ready_at() if replacement else None
     result.new_worker_ready_at_s = None if ready_at is None else ready_at - first_run
     stop_workers(case)
@@ -551,10 +555,11 @@ def run_queue_type(queue_type: str, vhost: str, tmp: Path) -> QueueTypeResult:
 
 
 def describe_crash_deliveries(result: CrashResult) -> str:
+    gaps = sorted(result.gaps_s)
+    gap_text = f"; gap between deliveries {gaps[0]:.2f}-{gaps[-1]:.2f} s" if gaps else ""
     if result.dead_after_s is None:
-        rate = result.deliveries / result.watched_s
-        return f"{result.deliveries} in {result.watched_s:.0f} s, still looping (~{rate:.1f}/s)"
-    return f"{result.deliveries}, then none (watched {result.watched_s:.1f} s)"
+        return f"{result.deliveries} in {result.watched_s:.0f} s, still looping{gap_text}"
+    return f"{result.deliveries}, then none (watched {result.watched_s:.1f} s){gap_text}"
 
 
 def describe_crash_dead(result: CrashResult) -> str:
@@ -570,7 +575,7 @@ def describe_place(result: RetryResult, until_s: float | None = None) -> str:
         counts[sample.place()] = counts.get(sample.place(), 0) + 1
     places = "; ".join(f"{place} ({n}/{len(samples)} samples)" for place, n in counts.items())
     unacked = max((s.mgmt_unacked or 0 for s in samples), default=0)
-    return f"{places}; mgmt API max unacked {unacked} (lagged); live rabbitmqctl {result.snapshot}"
+    return f"{places}; task queue per rabbitmqctl {result.snapshot}; mgmt API max unacked {unacked} (lagged)"
 
 
 def describe_gap(result: RetryResult) -> str:
@@ -604,10 +609,10 @@ def table_rows(results: dict[str, QueueTypeResult]) -> list[tuple[str, Callable[
         ("1. Crash loop: reached `<queue>.dead`", lambda r: describe_crash_dead(r.crash)),
         ("2. Retry (countdown 4 s): where the message waited", lambda r: describe_place(r.retry)),
         ("2. Retry: actual gap", lambda r: describe_gap(r.retry)),
-        ("2. Retry: warnings in worker log", lambda r: describe_warnings(r.retry)),
+        ("2. Retry: warnings (and QoS note) in worker log", lambda r: describe_warnings(r.retry)),
         ("3. Worker killed 1 s into the wait: where it waited", lambda r: describe_place(r.kill)),
         ("3. Worker killed: did the retry run, after how long", lambda r: describe_kill(r.kill)),
-        ("3. Worker killed: warnings in worker logs", lambda r: describe_warnings(r.kill)),
+        ("3. Worker killed: warnings (and QoS note) in worker logs", lambda r: describe_warnings(r.kill)),
     ]
 
 

@@ -363,9 +363,14 @@ def test_cancel_of_a_finished_job_is_409_and_changes_nothing(stack: Stack, clien
 def test_cancel_of_a_running_job_is_202_and_requests_a_stop(stack: Stack, client: FlaskClient) -> None:
     job_id = submit(client)
     move(stack, job_id, "running")
+    etag = client.get(f"/api/jobs/{job_id}").headers["ETag"]
     response = client.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 202
     assert response.get_json()["state"] == "running" and response.get_json()["cancel_requested"] is True
+    # A polling client sees the request: the ETag changed although state and progress did not.
+    polled = client.get(f"/api/jobs/{job_id}", headers={"If-None-Match": etag})
+    assert polled.status_code == 200
+    assert polled.get_json()["cancel_requested"] is True
 
 
 @pytest.mark.parametrize("state", ["queued", "running", "succeeded", "cancelled"])

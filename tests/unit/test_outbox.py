@@ -157,16 +157,34 @@ def test_pending_skips_rows_already_sent(db: Database, publisher: OutboxPublishe
 
 
 class FlakyBroker:
-    """Stands in for the broker connection: confirms the first `ok` publishes, then fails."""
+    """Stands in for the broker connection: the send calls numbered in `failing` (from 0) fail, the others confirm."""
 
-    def __init__(self, ok: int) -> None:
-        self.ok = ok
+    def __init__(self, failing: set[int]) -> None:
+        self.failing = failing
+        self.calls = 0
         self.published: list[str] = []
 
     def send_task(self, name: str, args: list[str], **_: Any) -> None:
-        if len(self.published) >= self.ok:
+        self.calls += 1
+        if self.calls - 1 in self.failing:
             raise ConnectionResetError("connection reset by peer")
         self.published.append(args[0])
+
+
+def use_broker(publisher: OutboxPublisher, broker: FlakyBroker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(publisher, "_ensure_producer", lambda: object())
+    monkeypatch.setattr(publisher.celery_app, "send_task", broker.send_task)
+
+
+def test_a_stale_connection_gets_one_fresh_try_before_the_relay_takes_over(
+    db: Database, publisher: OutboxPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = add_message(db)
+    broker = FlakyBroker(failing={0})  # the broker restarted since the last publish
+    use_broker(publisher, broker, monkeypatch)
+    assert publisher.publish_after_commit(message) is True
+    assert broker.published == [str(message.job_id)]
+    assert row(db, message.id).sent_at is not None
 
 
 @pytest.mark.xfail(
@@ -180,9 +198,8 @@ def test_relay_marks_the_confirmed_part_of_a_batch_sent_when_the_broker_fails_mi
     db: Database, publisher: OutboxPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = add_message(db, age_s=10), add_message(db, age_s=5)
-    broker = FlakyBroker(ok=1)
-    monkeypatch.setattr(publisher, "_ensure_producer", lambda: object())
-    monkeypatch.setattr(publisher.celery_app, "send_task", broker.send_task)
+    broker = FlakyBroker(failing={1, 2})  # the second message fails, and so does its fresh try
+    use_broker(publisher, broker, monkeypatch)
     relay = OutboxRelay(publisher, grace_s=0)
     with pytest.raises(BrokerUnavailable):
         relay.run_once()

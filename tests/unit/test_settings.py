@@ -119,8 +119,17 @@ def test_production_refuses_the_example_secret_key() -> None:
     message = settings_error({"APP_ENV": "production"})
     assert "SECRET_KEY" in message
     assert "SECRET_KEY" in settings_error({"APP_ENV": "production", "SECRET_KEY": EXAMPLE_SECRET_KEY})
-    settings = load_settings({"APP_ENV": "production", "SECRET_KEY": "a-long-random-value-3f9c2e"})
+    settings = load_settings(
+        {"APP_ENV": "production", "SECRET_KEY": "a-long-random-value-3f9c2e", "FLOWER_BASIC_AUTH": "ops:s3cret"}
+    )
     assert settings.app_env == "production"
+
+
+@pytest.mark.parametrize("auth", ["", "ops-without-password"])
+def test_production_requires_flower_credentials(auth: str) -> None:
+    environ = {"APP_ENV": "production", "SECRET_KEY": "a-long-random-value-3f9c2e", "FLOWER_BASIC_AUTH": auth}
+    assert "FLOWER_BASIC_AUTH" in settings_error(environ)
+    assert load_settings({"FLOWER_BASIC_AUTH": auth}).flower_basic_auth == auth  # development does not insist
 
 
 def test_example_secret_key_is_allowed_in_development_and_test() -> None:
@@ -152,6 +161,18 @@ def test_supported_database_url_is_accepted(url: str) -> None:
 @pytest.mark.parametrize("url", ["postgresql+psycopg2://u@127.0.0.1/jobs", "postgresqlx://u@127.0.0.1/jobs"])
 def test_postgresql_url_with_an_unsupported_driver_is_refused(url: str) -> None:
     assert "DATABASE_URL" in settings_error({"DATABASE_URL": url})
+
+
+def test_retry_backoff_max_below_base_is_refused_naming_both() -> None:
+    message = settings_error({"RETRY_BACKOFF_BASE_S": "10", "RETRY_BACKOFF_MAX_S": "5"})
+    assert "RETRY_BACKOFF_MAX_S" in message and "RETRY_BACKOFF_BASE_S" in message
+    assert load_settings({"RETRY_BACKOFF_BASE_S": "5", "RETRY_BACKOFF_MAX_S": "5"}).retry_backoff_max_s == 5.0
+
+
+def test_relative_var_dir_is_anchored_at_the_project_root(tmp_path: Path) -> None:
+    assert load_settings({}).var_dir == PROJECT_ROOT / "var"
+    assert load_settings({"VAR_DIR": "var"}).var_dir == PROJECT_ROOT / "var"
+    assert load_settings({"VAR_DIR": str(tmp_path)}).var_dir == tmp_path
 
 
 def test_unknown_environment_variables_are_ignored() -> None:
