@@ -7,6 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +19,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUORUM_DELIVERY_LIMIT = 20
 
 EXAMPLE_SECRET_KEY = "dev-insecure-change-me"
+
+# (backend, driver) pairs whose driver is installed; `postgresql://` means psycopg 3 in SQLAlchemy 2.1.
+SUPPORTED_DATABASE_DRIVERS = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
 
 
 class SettingsError(RuntimeError):
@@ -40,7 +45,7 @@ class Settings(BaseModel):
     broker_outage_cooldown_s: float = Field(5.0, ge=0)
 
     job_max_retries: int = Field(5, ge=0)
-    retry_backoff_base_s: float = Field(1.0, gt=0)
+    retry_backoff_base_s: float = Field(1.0, ge=1)
     retry_backoff_max_s: float = Field(300.0, gt=0)
     max_worker_lost: int = Field(3, ge=1)
 
@@ -87,8 +92,10 @@ class Settings(BaseModel):
             raise ValueError("FLOWER_BASIC_AUTH: production needs user:password for Flower")
         if self.retry_backoff_max_s < self.retry_backoff_base_s:
             raise ValueError("RETRY_BACKOFF_MAX_S must not be below RETRY_BACKOFF_BASE_S")
-        if not self.database_url.startswith(("sqlite://", "postgresql")):
-            raise ValueError("DATABASE_URL: only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        if not _supported_database_url(self.database_url):
+            raise ValueError(
+                "DATABASE_URL: only sqlite:///<path> and postgresql+psycopg://user@host/db URLs are supported"
+            )
         return self
 
     def time_limits(self, family: str) -> tuple[int, int]:
@@ -109,6 +116,14 @@ class Settings(BaseModel):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def _supported_database_url(url: str) -> bool:
+    try:
+        parsed = make_url(url)
+        return (parsed.get_backend_name(), parsed.get_driver_name()) in SUPPORTED_DATABASE_DRIVERS
+    except (ArgumentError, NoSuchModuleError):
+        return False
 
 
 def _format_error(error: ValidationError) -> str:

@@ -18,7 +18,15 @@ log = logging.getLogger("jobs.outbox")
 
 
 class BrokerUnavailable(RuntimeError):
-    """The broker could not be reached or did not confirm a publish."""
+    """The broker could not be reached or did not confirm a publish.
+
+    `sent` holds the ids the broker confirmed before the failure, and `failed_id` the one it did not.
+    """
+
+    def __init__(self, message: str, *, sent: list[int] | None = None, failed_id: int | None = None) -> None:
+        super().__init__(message)
+        self.sent = sent or []
+        self.failed_id = failed_id
 
 
 class OutboxPublisher:
@@ -68,7 +76,9 @@ class OutboxPublisher:
                     except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
                         self._reset()
                         self._down_until = time.monotonic() + self.outage_cooldown_s
-                        raise BrokerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                        raise BrokerUnavailable(
+                            f"{type(exc).__name__}: {exc}", sent=sent, failed_id=message.id
+                        ) from exc
                 sent.append(message.id)
         return sent
 
@@ -147,7 +157,8 @@ class OutboxRelay:
         try:
             sent = self.publisher.publish(batch)
         except BrokerUnavailable as exc:
-            self._record_failure(batch[0].id, str(exc))
+            self.publisher.mark_sent(exc.sent)  # what the broker confirmed must not be published again
+            self._record_failure(exc.failed_id if exc.failed_id is not None else batch[0].id, str(exc))
             raise
         self.publisher.mark_sent(sent)
         log.info("relay published=%d oldest_outbox_id=%s", len(sent), batch[0].id)

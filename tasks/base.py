@@ -86,7 +86,7 @@ class JobTask(Task):
             self._fail(job_id, attempt, error)
         delay = policy.delay(retries_done)
         with worker_database().transaction() as session:
-            lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": delay})
+            lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": round(delay, 3)})
         try:
             self.retry(exc=exc, countdown=delay, max_retries=policy.max_retries, throw=True)
         except Retry:

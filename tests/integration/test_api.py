@@ -108,12 +108,6 @@ def test_valid_submission_is_accepted_with_location_and_defaults(client: FlaskCl
         "not json at all",
         pytest.param(
             "[" * 10_000,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: json_body calls request.get_json(silent=True), which only swallows ValueError; a deeply "
-                "nested (here also unterminated) JSON body raises RecursionError in json.loads and the API answers "
-                "500 instead of 400",
-            ),
             id="deeply-nested",
         ),
     ],
@@ -162,11 +156,6 @@ def test_invalid_fields_are_422_naming_each_field_with_a_reason(
     assert job_count(stack) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: json_body treats get_json() returning None as unparseable, so the well-formed JSON body `null` "
-    "is answered 400 'malformed JSON body' instead of 422 with field 'body' (must be a JSON object), as a list is",
-)
 def test_json_null_body_is_422_like_any_other_non_object(client: FlaskClient) -> None:
     response = client.post("/api/diagnostics/sleep", data="null", content_type="application/json")
     assert field_names(response) == {"body"}
@@ -318,12 +307,6 @@ def test_filters_combine_with_pagination(stack: Stack, client: FlaskClient) -> N
         pytest.param(
             {"cursor": base64.urlsafe_b64encode(f"2024-01-01T00:00:00|{uuid.uuid4()}".encode()).decode()},
             "cursor",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: decode_cursor accepts a timestamp without a UTC offset; UTCDateTime then raises "
-                "ValueError('naive datetime given to a UTC column') while the query runs and the API answers 500 "
-                "instead of 422 naming `cursor`",
-            ),
             id="cursor-naive-timestamp",
         ),
     ],

@@ -187,13 +187,6 @@ def test_a_stale_connection_gets_one_fresh_try_before_the_relay_takes_over(
     assert row(db, message.id).sent_at is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: OutboxPublisher.publish raises BrokerUnavailable on the first failure and drops the list of "
-    "ids the broker already confirmed, so run_once never marks them sent: the relay publishes those messages "
-    "again on its next pass (duplicate task messages), and it records the failure on batch[0], a row that was "
-    "in fact delivered",
-)
 def test_relay_marks_the_confirmed_part_of_a_batch_sent_when_the_broker_fails_midway(
     db: Database, publisher: OutboxPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -152,12 +152,6 @@ def test_supported_database_url_is_accepted(url: str) -> None:
     assert load_settings({"DATABASE_URL": url}).database_url == url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Settings checks DATABASE_URL with startswith('postgresql'), so any scheme beginning with "
-    "'postgresql' passes (a driver that is not installed, or a misspelt scheme); the process then starts and "
-    "fails on first database use (ModuleNotFoundError psycopg2 / NoSuchModuleError) without naming DATABASE_URL",
-)
 @pytest.mark.parametrize("url", ["postgresql+psycopg2://u@127.0.0.1/jobs", "postgresqlx://u@127.0.0.1/jobs"])
 def test_postgresql_url_with_an_unsupported_driver_is_refused(url: str) -> None:
     assert "DATABASE_URL" in settings_error({"DATABASE_URL": url})

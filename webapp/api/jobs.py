@@ -88,8 +88,11 @@ def encode_cursor(job: Job) -> str:
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(job_id)
+        created_text, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        created = datetime.fromisoformat(created_text)
+        if created.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return created, uuid.UUID(job_id)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(422, "invalid request", [{"field": "cursor", "reason": "not a cursor from this API"}]) from None
 

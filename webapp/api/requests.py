@@ -1,6 +1,7 @@
 """Parsing request bodies and query strings into validated models."""
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 from flask import request
@@ -15,11 +16,11 @@ def json_body(model: type[Model]) -> Model:
     """The request's JSON body validated by `model`: 400 when it is not JSON, 422 naming each bad field."""
     if not request.is_json:
         raise ApiError(415, "the body must be JSON (Content-Type: application/json)")
-    payload: Any = request.get_json(silent=True)
-    if payload is None and request.get_data():
-        raise ApiError(400, "malformed JSON body")
-    if payload is None:
-        payload = {}
+    raw = request.get_data()
+    try:
+        payload: Any = json.loads(raw) if raw.strip() else {}
+    except (ValueError, RecursionError):
+        raise ApiError(400, "malformed JSON body") from None
     if not isinstance(payload, dict):
         raise ApiError(422, "invalid request", [{"field": "body", "reason": "must be a JSON object"}])
     try:
