@@ -5,10 +5,11 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
+from sqlalchemy.exc import OperationalError
 
 from jobs import lifecycle
 from jobs.context import JobCancelled, JobContext
@@ -33,53 +34,80 @@ class JobTask(Task):
     abstract = True
     transient_errors: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
-    def run_job(self, job_id: str, function: JobFunction) -> None:
-        settings = worker_settings()
-        db = worker_database()
-        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-        with db.transaction() as session:
-            delivery = lifecycle.begin_attempt(
-                session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
-                max_worker_lost=settings.max_worker_lost,
-            )
-            params = dict(session.get(Job, uuid.UUID(job_id)).params) if delivery.decision is Decision.RUN else {}
+    def run_job(self, job_id: str, function: JobFunction, *, takeover: bool = False, db_waits: int = 0) -> None:
+        """One delivery of a job's message. `takeover` and `db_waits` come from a database-outage retry."""
+        redelivered = takeover or bool((self.request.delivery_info or {}).get("redelivered"))
+        try:
+            delivery, params = self._begin(job_id, redelivered)
+        except OperationalError as exc:
+            self._wait_for_database(job_id, exc, takeover=redelivered, db_waits=db_waits)
         if delivery.decision is Decision.SKIP:
             log.info("job_id=%s delivery skipped: %s", job_id, delivery.reason)
             return
         if delivery.decision is Decision.GIVE_UP:
             raise Reject(delivery.reason, requeue=False)
+        try:
+            self._execute(job_id, delivery.attempt, function, params, retries_done=self.request.retries - db_waits)
+        except OperationalError as exc:
+            # The database went away mid-attempt, so the outcome may be unrecorded: once it is back,
+            # a new delivery takes the attempt over (the job code is idempotent).
+            self._wait_for_database(job_id, exc, takeover=True, db_waits=db_waits)
 
-        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=delivery.attempt, params=params)
+    def _begin(self, job_id: str, redelivered: bool) -> tuple[lifecycle.Delivery, dict[str, Any]]:
+        with worker_database().transaction() as session:
+            delivery = lifecycle.begin_attempt(
+                session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
+                max_worker_lost=worker_settings().max_worker_lost,
+            )
+            params = dict(session.get(Job, uuid.UUID(job_id)).params) if delivery.decision is Decision.RUN else {}
+        return delivery, params
+
+    def _execute(
+        self, job_id: str, attempt: int, function: JobFunction, params: dict[str, Any], *, retries_done: int
+    ) -> None:
+        db = worker_database()
+        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params)
         try:
             result = function(context)
         except JobCancelled:
             with db.transaction() as session:
-                lifecycle.cancel_at_checkpoint(session, job_id, delivery.attempt)
+                lifecycle.cancel_at_checkpoint(session, job_id, attempt)
             return
         except AttemptSuperseded as exc:
-            log.warning("job_id=%s attempt=%s stopped: %s", job_id, delivery.attempt, exc)
+            log.warning("job_id=%s attempt=%s stopped: %s", job_id, attempt, exc)
             return
+        except OperationalError:
+            raise
         except SoftTimeLimitExceeded:
             soft_limit = self.soft_time_limit or self.request.timelimit[1]
-            self._fail(job_id, delivery.attempt, error_info(
+            self._fail(job_id, attempt, error_info(
                 f"the job took longer than its time limit of {soft_limit} s and was stopped", kind="TimeLimitExceeded"))
         except self.transient_errors as exc:
-            self._retry_or_fail(job_id, delivery.attempt, exc)
+            self._retry_or_fail(job_id, attempt, exc, retries_done)
         except Exception as exc:  # noqa: BLE001 - any other error fails the job with a readable message
-            log.exception("job_id=%s attempt=%s failed", job_id, delivery.attempt)
-            self._fail(job_id, delivery.attempt, error_info(exc))
+            log.exception("job_id=%s attempt=%s failed", job_id, attempt)
+            self._fail(job_id, attempt, error_info(exc))
         else:
             with db.transaction() as session:
-                lifecycle.succeed(session, job_id, delivery.attempt, result)
+                lifecycle.succeed(session, job_id, attempt, result)
+
+    def _wait_for_database(self, job_id: str, exc: OperationalError, *, takeover: bool, db_waits: int) -> NoReturn:
+        """Come back later through the broker's delayed delivery; the job keeps its retry budget."""
+        delay = retry_policy(worker_settings()).delay(db_waits)
+        log.warning("job_id=%s database unavailable (%s); delivery again in %.1f s",
+                    job_id, str(exc).splitlines()[0][:200], delay)
+        raise self.retry(
+            exc=exc, countdown=delay, max_retries=None, args=(job_id,),
+            kwargs={"takeover": takeover, "db_waits": db_waits + 1},
+        )
 
     def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
         with worker_database().transaction() as session:
             lifecycle.fail(session, job_id, attempt, error)
         raise Reject(error["message"], requeue=False)
 
-    def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException) -> None:
+    def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException, retries_done: int) -> None:
         policy = retry_policy(worker_settings())
-        retries_done = self.request.retries
         if not policy.can_retry(retries_done):
             error = error_info(exc)
             error["message"] += f" (gave up after {retries_done + 1} attempts)"
@@ -88,7 +116,7 @@ class JobTask(Task):
         with worker_database().transaction() as session:
             lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": round(delay, 3)})
         try:
-            self.retry(exc=exc, countdown=delay, max_retries=policy.max_retries, throw=True)
+            self.retry(exc=exc, countdown=delay, max_retries=None, throw=True)
         except Retry:
             raise
         except Exception as publish_error:  # noqa: BLE001 - a retry that cannot be published must not leave the job waiting
@@ -110,8 +138,8 @@ def job_task(name: str) -> Callable[[JobFunction], Task]:
     """Declare a Celery task (taking a job id) that runs `function` as a tracked job."""
 
     def decorate(function: JobFunction) -> Task:
-        def run(self: JobTask, job_id: str) -> None:
-            self.run_job(job_id, function)
+        def run(self: JobTask, job_id: str, takeover: bool = False, db_waits: int = 0) -> None:
+            self.run_job(job_id, function, takeover=takeover, db_waits=db_waits)
 
         run.__name__ = function.__name__
         run.__doc__ = function.__doc__

@@ -16,7 +16,7 @@ from jobs.models import OutboxMessage
 from tests.conftest import Stack
 from tests.support.api import get_job, submit_sleep, wait_for_job, wait_for_state
 from tests.support.processes import CeleryWorker, wait_for
-from tests.support.services import drain_queue, queue_depth
+from tests.support.services import drain_queue, postgres_outage, queue_depth
 from webapp.runtime import WebRuntime
 
 pytestmark = pytest.mark.integration
@@ -26,8 +26,15 @@ def started_times(job: dict) -> list[datetime]:
     return [datetime.fromisoformat(a["started_at"]) for a in job["attempt_history"]]
 
 
-def dead_lettered_job_ids(stack: Stack, queue: str = "diagnostics") -> list[str]:
-    return [message["args"][0] for message in drain_queue(stack.broker_url, f"{queue}.dead")]
+def wait_for_dead_letter(stack: Stack, job_id: str, queue: str = "diagnostics") -> dict:
+    """Take messages out of `<queue>.dead` until the job's message turns up; return it."""
+    seen: list[dict] = []
+
+    def arrived() -> dict | None:
+        seen.extend(drain_queue(stack.broker_url, f"{queue}.dead"))
+        return next((message for message in seen if message["args"][0] == job_id), None)
+
+    return wait_for(arrived, 10, what=f"job {job_id} in {queue}.dead")  # type: ignore[return-value]
 
 
 def runtime_of(app: Flask) -> WebRuntime:
@@ -79,8 +86,9 @@ def test_job_that_always_fails_ends_failed_and_dead_lettered(
     assert job["attempts"] == 3  # first try + JOB_MAX_RETRIES=2
     assert job["error"]["type"] == "TransientError"
     assert "gave up after 3 attempts" in job["error"]["message"]
-    wait_for(lambda: queue_depth(stack.broker_url, "diagnostics.dead") > 0, 10, what="a dead letter")
-    assert job_id in dead_lettered_job_ids(stack)
+    dead = wait_for_dead_letter(stack, job_id)
+    assert dead["headers"]["x-death"][0]["reason"] == "rejected"
+    assert dead["headers"]["x-death"][0]["queue"] == "diagnostics"
 
 
 def _kill_while_running(client: FlaskClient, job_id: str, kill) -> None:
@@ -141,8 +149,7 @@ def test_crash_loop_is_bounded_and_dead_lettered(stack: Stack, client: FlaskClie
     assert job["state"] == "failed", job
     assert job["error"]["type"] == "WorkerLost"
     assert [a["outcome"] for a in job["attempt_history"]] == ["lost", "lost", "lost"]
-    wait_for(lambda: queue_depth(stack.broker_url, "diagnostics.dead") > 0, 10, what="a dead letter")
-    assert job_id in dead_lettered_job_ids(stack)
+    wait_for_dead_letter(stack, job_id)
 
 
 def test_broker_down_request_is_accepted_fast_and_relay_delivers_later(
@@ -231,7 +238,7 @@ def test_soft_time_limit_fails_the_job_with_a_readable_error(
     job = wait_for_state(client, job_id, "failed", timeout=30)
     assert job["error"]["type"] == "TimeLimitExceeded"
     assert job["error"]["message"] == "the job took longer than its time limit of 4 s and was stopped"
-    assert job_id in dead_lettered_job_ids(stack)
+    wait_for_dead_letter(stack, job_id)
 
 
 def test_failed_job_retried_by_a_client_gets_a_new_attempt(client: FlaskClient, worker: CeleryWorker) -> None:
@@ -244,6 +251,23 @@ def test_failed_job_retried_by_a_client_gets_a_new_attempt(client: FlaskClient, 
     assert job["attempts"] == 4
     assert job["result"]["attempt"] == 4
     assert client.post(f"/api/jobs/{job_id}/retry").status_code == 409
+
+
+def test_database_outage_mid_job_is_waited_out_and_the_attempt_taken_over(
+    stack: Stack, client: FlaskClient, worker: CeleryWorker
+) -> None:
+    if stack.backend != "postgresql":
+        pytest.skip("the outage is made by refusing connections to a PostgreSQL database")
+    job_id = submit_sleep(client, seconds=3, steps=6)
+    wait_for_job(client, job_id, lambda j: j["state"] == "running" and j["progress"]["done"] >= 1, 20,
+                 what="the job to be running")
+    with postgres_outage(stack.settings.database_url):
+        wait_for(lambda: "database unavailable" in worker.log_text(), 15, what="the worker to notice the outage")
+        time.sleep(3)  # a few delayed deliveries find the database still down
+    job = wait_for_state(client, job_id, "succeeded", timeout=40)
+    assert [a["outcome"] for a in job["attempt_history"]] == ["lost", "succeeded"]
+    assert job["attempts"] == 2
+    assert worker.log_text().count(f"job_id={job_id} database unavailable") >= 2
 
 
 FLASK = [sys.executable, "-m", "flask", "--app", "webapp:create_app"]

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 
 import psycopg
 from kombu import Connection
+from sqlalchemy.engine import make_url
 
 POSTGRES_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 RABBIT_USER = "guest"
@@ -41,6 +42,19 @@ def postgres_database(prefix: str = "jobs_test") -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def postgres_outage(database_url: str) -> Iterator[None]:
+    """Make a database refuse every connection (superusers too) and drop the open ones, until the block ends."""
+    name = make_url(database_url).database
+    with psycopg.connect(POSTGRES_ADMIN_DSN, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        try:
+            yield
+        finally:
+            admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
 def drain_queue(broker_url: str, queue: str) -> list[dict]:
