@@ -16,7 +16,7 @@ from jobs.models import OutboxMessage
 from tests.conftest import Stack
 from tests.support.api import get_job, submit_sleep, wait_for_job, wait_for_state
 from tests.support.processes import CeleryWorker, wait_for
-from tests.support.services import drain_queue, postgres_outage, queue_depth
+from tests.support.services import close_broker_connections, drain_queue, postgres_outage, queue_depth
 from webapp.runtime import WebRuntime
 
 pytestmark = pytest.mark.integration
@@ -251,6 +251,19 @@ def test_failed_job_retried_by_a_client_gets_a_new_attempt(client: FlaskClient, 
     assert job["attempts"] == 4
     assert job["result"]["attempt"] == 4
     assert client.post(f"/api/jobs/{job_id}/retry").status_code == 409
+
+
+def test_worker_that_loses_the_broker_stops_its_copy_and_the_job_completes_once(
+    stack: Stack, client: FlaskClient, worker: CeleryWorker
+) -> None:
+    job_id = submit_sleep(client, seconds=3, steps=6)
+    wait_for_job(client, job_id, lambda j: j["state"] == "running" and j["progress"]["done"] >= 1, 20,
+                 what="the job to be running")
+    assert close_broker_connections(stack.broker_url) >= 1
+    job = wait_for_state(client, job_id, "succeeded", timeout=60)
+    assert [a["outcome"] for a in job["attempt_history"]] == ["lost", "succeeded"]
+    # The first copy was cancelled with the connection: it never wrote again after being taken over.
+    assert "is no longer current" not in worker.log_text()
 
 
 def test_database_outage_mid_job_is_waited_out_and_the_attempt_taken_over(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
+from urllib.parse import unquote, urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -55,6 +56,18 @@ def postgres_outage(database_url: str) -> Iterator[None]:
             yield
         finally:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def close_broker_connections(broker_url: str) -> int:
+    """Close every client connection to the URL's vhost, as a network cut or broker restart would."""
+    vhost = unquote(urlsplit(broker_url).path[1:]) or "/"
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "vhost"], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    pids = [line.split("\t")[0] for line in listing.splitlines() if line.split("\t")[-1:] == [vhost]]
+    for pid in pids:
+        _rabbitmqctl("close_connection", pid, "closed by a test")
+    return len(pids)
 
 
 def drain_queue(broker_url: str, queue: str) -> list[dict]:
