@@ -59,6 +59,7 @@ class Settings(BaseModel):
     relay_batch_size: int = Field(200, gt=0)
     relay_grace_s: float = Field(2.0, ge=0)
     relay_max_backoff_s: float = Field(30.0, gt=0)
+    outbox_retention_h: float = Field(168.0, gt=0)
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, gt=0, lt=65536)

@@ -9,12 +9,14 @@ from collections.abc import Callable, Sequence
 
 from celery import Celery
 from kombu import Connection, Producer
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from jobs.db import Database, utcnow
 from jobs.models import OutboxMessage
 
 log = logging.getLogger("jobs.outbox")
+
+PURGE_INTERVAL_S = 3600.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -129,12 +131,15 @@ class OutboxRelay:
         grace_s: float = 2.0,
         poll_interval_s: float = 0.5,
         max_backoff_s: float = 30.0,
+        retention_s: float = 7 * 24 * 3600,
     ) -> None:
         self.publisher = publisher
         self.batch_size = batch_size
         self.grace_s = grace_s
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
+        self.retention_s = retention_s
+        self._next_purge = 0.0
 
     def pending(self) -> list[OutboxMessage]:
         """Unsent messages older than the grace period (younger ones are the fast path's)."""
@@ -171,9 +176,26 @@ class OutboxRelay:
                 row.publish_attempts += 1
                 row.last_error = error[:2000]
 
+    def purge_sent(self) -> int:
+        """Delete messages sent longer than `retention_s` ago (unsent ones are never deleted)."""
+        cutoff = utcnow() - timedelta(seconds=self.retention_s)
+        with self.publisher.db.transaction() as session:
+            deleted = session.execute(
+                delete(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at < cutoff)
+            ).rowcount
+        if deleted:
+            log.info("relay purged=%d sent outbox messages older than %.0f h", deleted, self.retention_s / 3600)
+        return deleted
+
+    def _purge_now_and_then(self) -> None:
+        if time.monotonic() >= self._next_purge:
+            self._next_purge = time.monotonic() + PURGE_INTERVAL_S
+            self.purge_sent()
+
     def run_forever(self, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
         backoff = self.poll_interval_s
         while not should_stop():
+            self._purge_now_and_then()
             try:
                 sent = self.run_once()
             except BrokerUnavailable as exc:

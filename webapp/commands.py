@@ -60,6 +60,7 @@ def jobs_relay(once: bool) -> None:
         grace_s=settings.relay_grace_s,
         poll_interval_s=settings.relay_poll_interval_s,
         max_backoff_s=settings.relay_max_backoff_s,
+        retention_s=settings.outbox_retention_h * 3600,
     )
     if once:
         click.echo(f"published {relay.run_once()}")

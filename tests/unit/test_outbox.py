@@ -215,3 +215,16 @@ def test_message_carries_the_job_id_as_task_id_and_argument(
     assert call["name"] == "diagnostics.noop" and call["queue"] == "diagnostics"
     assert call["task_id"] == str(message.job_id) and call["args"] == [str(message.job_id)]
     assert uuid.UUID(call["task_id"]) == message.job_id
+
+
+def test_purge_deletes_only_messages_sent_before_the_retention(db: Database, publisher: OutboxPublisher) -> None:
+    old_sent, recent_sent, old_unsent = add_message(db), add_message(db), add_message(db, age_s=30 * 24 * 3600)
+    publisher.mark_sent([old_sent.id, recent_sent.id])
+    with db.transaction() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == old_sent.id)
+                        .values(sent_at=utcnow() - timedelta(days=8)))
+    relay = OutboxRelay(publisher, retention_s=7 * 24 * 3600)
+    assert relay.purge_sent() == 1
+    with db.read_session() as session:
+        remaining = set(session.scalars(select(OutboxMessage.id)))
+    assert remaining == {recent_sent.id, old_unsent.id}
