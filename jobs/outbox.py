@@ -70,19 +70,24 @@ class OutboxPublisher:
         with self._lock:
             for message in messages:
                 try:
-                    self._send(message)
-                except Exception:  # noqa: BLE001 - a connection gone stale (broker restarted) gets one fresh try
+                    self._send_with_fresh_retry(message)
+                except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
                     self._reset()
-                    try:
-                        self._send(message)
-                    except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
-                        self._reset()
-                        self._down_until = time.monotonic() + self.outage_cooldown_s
-                        raise BrokerUnavailable(
-                            f"{type(exc).__name__}: {exc}", sent=sent, failed_id=message.id
-                        ) from exc
+                    self._down_until = time.monotonic() + self.outage_cooldown_s
+                    raise BrokerUnavailable(f"{type(exc).__name__}: {exc}", sent=sent, failed_id=message.id) from exc
                 sent.append(message.id)
         return sent
+
+    def _send_with_fresh_retry(self, message: OutboxMessage) -> None:
+        """Send; a connection that had worked before and has gone stale (broker restart) gets one fresh try."""
+        had_connection = self._producer is not None
+        try:
+            self._send(message)
+        except Exception:
+            if not had_connection:
+                raise
+            self._reset()
+            self._send(message)
 
     def _send(self, message: OutboxMessage) -> None:
         self.celery_app.send_task(
