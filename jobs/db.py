@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ class Base(DeclarativeBase):
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -35,13 +35,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -89,25 +89,27 @@ class Database:
 
     @property
     def engine(self) -> Engine:
+        self._factories()
+        assert self._engine is not None
+        return self._engine
+
+    def _factories(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+        """(writers, readers), built on first use in this process: a pool must never cross a fork."""
         if self._engine is None or self._pid != os.getpid():
-            # A connection pool must never cross a fork (prefork workers, gunicorn).
             self._engine = create_db_engine(self.url)
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
             self._readers = sessionmaker(self._engine.execution_options(readonly=True), expire_on_commit=False)
             self._pid = os.getpid()
-        return self._engine
+        assert self._sessions is not None and self._readers is not None
+        return self._sessions, self._readers
 
     def session(self) -> Session:
         """A session for work that writes (on SQLite it takes the write lock when it begins)."""
-        self.engine
-        assert self._sessions is not None
-        return self._sessions()
+        return self._factories()[0]()
 
     def read_session(self) -> Session:
         """A session for reads only; it never waits for SQLite's write lock."""
-        self.engine
-        assert self._readers is not None
-        return self._readers()
+        return self._factories()[1]()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

@@ -4,12 +4,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import timedelta
 from collections.abc import Callable, Sequence
+from typing import Any, cast
+from datetime import timedelta
 
 from celery import Celery
 from kombu import Connection, Producer
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 
 from jobs.db import Database, utcnow
 from jobs.models import OutboxMessage
@@ -185,9 +186,10 @@ class OutboxRelay:
         """Delete messages sent longer than `retention_s` ago (unsent ones are never deleted)."""
         cutoff = utcnow() - timedelta(seconds=self.retention_s)
         with self.publisher.db.transaction() as session:
-            deleted = session.execute(
+            result = session.execute(
                 delete(OutboxMessage).where(OutboxMessage.sent_at.is_not(None), OutboxMessage.sent_at < cutoff)
-            ).rowcount
+            )
+            deleted = cast(CursorResult[Any], result).rowcount
         if deleted:
             log.info("relay purged=%d sent outbox messages older than %.0f h", deleted, self.retention_s / 3600)
         return deleted

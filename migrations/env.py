@@ -4,8 +4,8 @@ from __future__ import annotations
 from alembic import context
 
 from config.settings import get_settings
-from jobs.db import Base, create_db_engine
 from jobs import models  # noqa: F401 - registers the tables on Base.metadata
+from jobs.db import Base, create_db_engine
 
 config = context.config
 url = config.get_main_option("sqlalchemy.url") or get_settings().resolved_database_url

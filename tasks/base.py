@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 from jobs import lifecycle
 from jobs.context import JobCancelled, JobContext
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
-from jobs.models import Job
 from jobs.retry_policy import TransientError
 from tasks.runtime import retry_policy, worker_database, worker_settings
 
@@ -59,7 +58,7 @@ class JobTask(Task):
                 session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
                 max_worker_lost=worker_settings().max_worker_lost,
             )
-            params = dict(session.get(Job, uuid.UUID(job_id)).params) if delivery.decision is Decision.RUN else {}
+            params = dict(lifecycle.load(session, job_id).params) if delivery.decision is Decision.RUN else {}
         return delivery, params
 
     def _execute(

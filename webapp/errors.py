@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 log = logging.getLogger("webapp")
 
@@ -47,7 +47,7 @@ def register_errorhandlers(app: Flask) -> None:
         if not request.path.startswith("/api/") and request.path not in ("/healthz", "/readyz"):
             return error
         response, status = error_response(error.code or 500, error.description or error.name)
-        if error.code == 405 and error.valid_methods:
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
             response.headers["Allow"] = ", ".join(error.valid_methods)
         return response, status
 

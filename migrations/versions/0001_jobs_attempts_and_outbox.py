@@ -1,7 +1,7 @@
 """jobs, attempts and outbox
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-22
 """
 from __future__ import annotations

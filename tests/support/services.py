@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from urllib.parse import unquote, urlsplit
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from kombu import Connection
