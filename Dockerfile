@@ -18,9 +18,8 @@ COPY requirements.txt ./
 RUN python -m venv /app/.venv \
  && /app/.venv/bin/pip install -r requirements.txt
 
-# The application. Copied by name rather than `COPY . .`: the repository has no .dockerignore,
-# and a whole-tree copy would bring the host's .venv (replacing the one above), var/ and the
-# secrets in .env into the image.
+# The application, copied by name (and .dockerignore keeps .venv, var/ and .env out of the build
+# context): a whole-tree copy could bring the host's virtualenv, data or secrets into the image.
 COPY alembic.ini .flaskenv Procfile ./
 COPY config/ ./config/
 COPY jobs/ ./jobs/
