@@ -96,7 +96,7 @@ def _current_attempt(session: Session, job: Job) -> JobAttempt | None:
 
 def _close_attempt(session: Session, job: Job, outcome: AttemptOutcome, error: dict | None = None) -> None:
     attempt = _current_attempt(session, job)
-    if attempt is not None and attempt.outcome in (AttemptOutcome.RUNNING, AttemptOutcome.RETRYING):
+    if attempt is not None and attempt.outcome == AttemptOutcome.RUNNING:
         attempt.outcome = outcome
         attempt.error = error
         attempt.finished_at = utcnow()
