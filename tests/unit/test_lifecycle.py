@@ -2,30 +2,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
-from config.settings import load_settings
 from jobs import lifecycle
 from jobs.db import Database
 from jobs.enqueue import UnknownJobKind, retry_job, submit_job
 from jobs.lifecycle import AttemptSuperseded, Decision, Delivery, InvalidTransition
 from jobs.models import Job, JobAttempt, OutboxMessage
-from webapp.commands import upgrade_database
 
 MAX_LOST = 3
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    settings = load_settings({}, database_url=f"sqlite:///{tmp_path}/x.db")
-    upgrade_database(settings)
-    database = Database(settings.resolved_database_url)
-    yield database
-    database.dispose()
 
 
 def submit(db: Database, kind: str = "diagnostics.sleep") -> uuid.UUID:

@@ -5,7 +5,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,18 +16,8 @@ from jobs.db import Database, utcnow
 from jobs.enqueue import submit_job
 from jobs.models import OutboxMessage
 from jobs.outbox import BrokerUnavailable, OutboxPublisher, OutboxRelay
-from webapp.commands import upgrade_database
 
 CLOSED_PORT_BROKER = "amqp://guest:guest@127.0.0.1:1//"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    settings = load_settings({}, database_url=f"sqlite:///{tmp_path}/x.db")
-    upgrade_database(settings)
-    database = Database(settings.resolved_database_url)
-    yield database
-    database.dispose()
 
 
 def make_publisher(db: Database, cooldown_s: float = 0.0) -> OutboxPublisher:
