@@ -42,7 +42,8 @@ Usage (from the project root; needs `rabbitmqctl` as root and the management plu
     .venv/bin/python bench/queue_type_probe.py
 
 The workers import this same file as their Celery app (`celery -A queue_type_probe`, configured by
-PROBE_* environment variables); nothing from the project's jobs/ or tasks/ packages is imported.
+PROBE_* environment variables). The delivery settings are the project's own (`jobs.celery_app.celery_config`);
+only the broker URL, the probe's queues and its routes replace the project's.
 Set PROBE_KEEP_TMP=1 to keep the worker logs and counter files.
 """
 from __future__ import annotations
@@ -65,6 +66,12 @@ from urllib.parse import quote
 import requests
 from celery import Celery, Task
 from kombu import Connection, Exchange, Queue
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))  # run as a script from anywhere: the project's settings are the subject
+
+from config.settings import load_settings  # noqa: E402
+from jobs.celery_app import celery_config as project_celery_config  # noqa: E402
 
 AMQP_ADDRESS = "127.0.0.1:5672"
 MANAGEMENT_URL = "http://127.0.0.1:15672"
@@ -128,30 +135,20 @@ def dead_letter_queue(queue_type: str, measure: str) -> Queue:
 
 
 def celery_config(queue_type: str, vhost: str) -> dict[str, Any]:
-    """The delivery settings of the project's Celery app (jobs/celery_app.py), on probe queues."""
-    return {
-        "broker_url": broker_url(vhost),
-        "broker_transport_options": {"confirm_publish": True},
-        "broker_connection_retry_on_startup": True,
-        "task_serializer": "json",
-        "result_serializer": "json",
-        "event_serializer": "json",
-        "accept_content": ["json"],
-        "task_ignore_result": True,
-        "task_acks_late": True,
-        "task_reject_on_worker_lost": True,
-        "worker_prefetch_multiplier": 1,
-        "task_queues": [task_queue(queue_type, measure) for measure in TASK_NAMES],
-        "task_default_queue": queue_name(queue_type, "crash"),
-        "task_default_exchange": TASK_EXCHANGE.name,
-        "task_default_exchange_type": TASK_EXCHANGE.type,
-        "task_create_missing_queues": False,
-        "task_routes": {
+    """The project's own Celery settings (jobs/celery_app.py), with the probe's broker, queues and routes."""
+    config = project_celery_config(load_settings({}, broker_url=broker_url(vhost)))
+    config.update(
+        task_queues=[task_queue(queue_type, measure) for measure in TASK_NAMES],
+        task_default_queue=queue_name(queue_type, "crash"),
+        task_default_exchange=TASK_EXCHANGE.name,
+        task_default_exchange_type=TASK_EXCHANGE.type,
+        task_routes={
             task: {"queue": queue_name(queue_type, measure), "routing_key": queue_name(queue_type, measure)}
             for measure, task in TASK_NAMES.items()
         },
-        "broker_native_delayed_delivery_queue_type": "quorum",
-    }
+        task_annotations={},
+    )
+    return config
 
 
 def build_app(queue_type: str, vhost: str) -> Celery:
@@ -344,7 +341,7 @@ def start_worker(case: Case, measure: str) -> Worker:
     log = case.state_dir / f"worker-{measure}-{len(case.workers)}.log"
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parent),
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent), str(PROJECT_ROOT)]),
         "PROBE_QUEUE_TYPE": case.queue_type,
         "PROBE_VHOST": case.vhost,
         "PROBE_STATE_DIR": str(case.state_dir),

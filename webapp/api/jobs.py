@@ -42,13 +42,18 @@ def get_job_or_404(session: Session, raw_id: str, *, for_update: bool = False) -
         raise ApiError(404, f"no job with id {raw_id!r}") from None
 
 
-def job_response(job: Job, status: int = 200, *, attempts: list[JobAttempt] | None = None) -> Response:
-    response = jsonify(job_to_dict(job, attempts=attempts))
-    response.status_code = status
+def with_retry_after(response: Response, job: Job) -> Response:
+    """Tell a polling client how long to wait while the job is unfinished."""
     retry_after = RETRY_AFTER_S.get(JobState(job.state))
     if retry_after is not None:
         response.headers["Retry-After"] = str(retry_after)
     return response
+
+
+def job_response(job: Job, status: int = 200, *, attempts: list[JobAttempt] | None = None) -> Response:
+    response = jsonify(job_to_dict(job, attempts=attempts))
+    response.status_code = status
+    return with_retry_after(response, job)
 
 
 def accepted(job: Job) -> Response:
@@ -63,13 +68,10 @@ def get_job(job_id: str) -> Response:
         job = get_job_or_404(session, job_id)
         etag = job_etag(job)
         if request.if_none_match.contains(etag):
-            response = Response(status=304)
+            response = with_retry_after(Response(status=304), job)
         else:
             response = job_response(job, attempts=list(job.attempt_history))
-        retry_after = RETRY_AFTER_S.get(JobState(job.state))
     response.set_etag(etag)
-    if retry_after is not None:
-        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
