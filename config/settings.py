@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from limits import parse_many
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -19,6 +20,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 QUORUM_DELIVERY_LIMIT = 20
 
 EXAMPLE_SECRET_KEY = "dev-insecure-change-me"
+MIN_SECRET_KEY_LENGTH = 32
+
+RATE_LIMIT_FIELDS = (
+    "login_rate_limit", "login_rate_limit_per_ip", "submit_rate_limit_per_token", "submit_rate_limit_per_user",
+)
 
 # (backend, driver) pairs whose driver is installed; `postgresql://` means psycopg 3 in SQLAlchemy 2.1.
 SUPPORTED_DATABASE_DRIVERS = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
@@ -70,6 +76,16 @@ class Settings(BaseModel):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
+    session_lifetime_h: float = Field(12.0, gt=0)
+    login_rate_limit: str = "5 per 15 minutes"
+    login_rate_limit_per_ip: str = "30 per hour"
+    submit_rate_limit_per_token: str = "300 per minute"
+    submit_rate_limit_per_user: str = "600 per minute"
+    ratelimit_storage_uri: str = "memory://"
+    max_request_kb: int = Field(1024, gt=0)
+    trusted_proxies: int = Field(0, ge=0, le=5)
+    bootstrap_admin_email: str = "admin@localhost"
+
     @field_validator("var_dir")
     @classmethod
     def _anchor_var_dir(cls, value: Path) -> Path:
@@ -87,8 +103,10 @@ class Settings(BaseModel):
                 )
         if self.max_worker_lost >= QUORUM_DELIVERY_LIMIT:
             raise ValueError(f"MAX_WORKER_LOST must be below the queues' delivery limit {QUORUM_DELIVERY_LIMIT}")
-        if self.app_env == "production" and self.secret_key == EXAMPLE_SECRET_KEY:
+        if self.app_env != "development" and self.secret_key == EXAMPLE_SECRET_KEY:
             raise ValueError("SECRET_KEY: the example key is refused outside development; set a random one")
+        if self.app_env != "development" and len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            raise ValueError(f"SECRET_KEY: must be at least {MIN_SECRET_KEY_LENGTH} characters outside development")
         if self.app_env == "production" and ":" not in self.flower_basic_auth:
             raise ValueError("FLOWER_BASIC_AUTH: production needs user:password for Flower")
         if self.retry_backoff_max_s < self.retry_backoff_base_s:
@@ -98,6 +116,15 @@ class Settings(BaseModel):
                 "DATABASE_URL: only sqlite:///<path> and postgresql+psycopg://user@host/db URLs are supported"
             )
         return self
+
+    @field_validator(*RATE_LIMIT_FIELDS)
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a rate limit like '5 per 15 minutes' or '100/minute'") from None
+        return value
 
     def time_limits(self, family: str) -> tuple[int, int]:
         """(soft, hard) time limit in seconds for a job family (a queue group)."""

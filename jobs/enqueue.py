@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jobs import lifecycle
+from jobs import audit, lifecycle
+from jobs.audit import Actor, AuditAction
 from jobs.db import utcnow
 from jobs.models import Job, OutboxMessage
 from jobs.states import JobState
@@ -27,9 +28,9 @@ def submit_job(
     params: dict[str, Any],
     *,
     idempotency_key: str | None = None,
-    submitted_by: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Job, OutboxMessage]:
-    """Add a queued job and its outbox message; publish the message after the commit."""
+    """Add a queued job, its outbox message and who submitted it; publish the message after the commit."""
     if kind not in JOB_KINDS:
         raise UnknownJobKind(kind)
     now = utcnow()
@@ -40,7 +41,7 @@ def submit_job(
         queue=JOB_KINDS[kind].queue,
         params=params,
         idempotency_key=idempotency_key,
-        submitted_by=submitted_by,
+        submitted_by=actor.name if actor else None,
         attempts=0,
         worker_lost=0,
         progress_done=0,
@@ -52,15 +53,17 @@ def submit_job(
     session.add(job)
     session.flush()
     session.add(message)
+    audit.record(session, job, AuditAction.SUBMITTED, actor)
     session.flush()
     lifecycle.log_state_change(job)
     return job, message
 
 
-def retry_job(session: Session, job: Job) -> OutboxMessage:
+def retry_job(session: Session, job: Job, actor: Actor | None = None) -> OutboxMessage:
     """A failed job gets a new attempt: back to queued with a fresh outbox message."""
     lifecycle.requeue_failed(session, job)
     message = _outbox_message(job)
     session.add(message)
+    audit.record(session, job, AuditAction.RETRIED, actor)
     session.flush()
     return message

@@ -49,6 +49,9 @@ class Job(Base):
     attempt_history: Mapped[list[JobAttempt]] = relationship(
         back_populates="job", order_by="JobAttempt.number", cascade="all, delete-orphan"
     )
+    audit_trail: Mapped[list[JobAuditEntry]] = relationship(
+        back_populates="job", order_by="JobAuditEntry.id", cascade="all, delete-orphan"
+    )
 
     @property
     def job_state(self) -> JobState:
@@ -69,6 +72,22 @@ class JobAttempt(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     job: Mapped[Job] = relationship(back_populates="attempt_history")
+
+
+class JobAuditEntry(Base):
+    """Who did what to a job: submitted, cancelled, retried or replayed it."""
+
+    __tablename__ = "job_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # How the actor was authenticated: "session", "token:<name>" or "cli".
+    via: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    job: Mapped[Job] = relationship(back_populates="audit_trail")
 
 
 class OutboxMessage(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from config.settings import get_settings
+from accounts import models as account_models  # noqa: F401 - registers the tables on Base.metadata
 from jobs import models  # noqa: F401 - registers the tables on Base.metadata
 from jobs.db import Base, create_db_engine
 

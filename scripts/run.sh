@@ -28,15 +28,26 @@ fi
 eval "$($VENV/bin/python -m config.process_env)"
 $VENV/bin/flask db upgrade
 $VENV/bin/flask jobs declare-topology
+# Prints an admin's email, password and API token once, on the first run only.
+first_run=$($VENV/bin/flask users bootstrap)
 
 host=${WEB_HOST:-127.0.0.1}; port=${WEB_PORT:-8000}
+if [ -n "$first_run" ]; then
+  printf '\n%s\n' "$first_run"
+  cat <<TRY
+
+  Try the API with that token:
+    export TOKEN=<the API token above>
+    curl -si -X POST http://$host:$port/api/diagnostics/sleep -H "Authorization: Bearer \$TOKEN" \\
+         -H 'Content-Type: application/json' -d '{"seconds": 3, "steps": 3}'
+  More users and tokens: .venv/bin/flask users create --email E --role R; .venv/bin/flask tokens create --email E --name N
+TRY
+fi
 cat <<INFO
 
-  Web and API   http://$host:$port/         (status: http://$host:$port/readyz, API: /api/openapi.json)
+  Web and API   http://$host:$port/         (sign in; status: http://$host:$port/readyz, API: /api/openapi.json)
   Flower        http://$FLOWER_HOST:$FLOWER_PORT/   user:password $FLOWER_BASIC_AUTH
   RabbitMQ UI   http://127.0.0.1:15672/
-
-  Try: curl -si -X POST http://$host:$port/api/diagnostics/sleep -H 'Content-Type: application/json' -d '{"seconds": 3, "steps": 3}'
   Ctrl-C stops every process.
 
 INFO

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from config.settings import PROJECT_ROOT, Settings, load_settings
 from jobs.db import Database
+from tests.support.accounts import Account, make_account, token_client
 from tests.support.processes import CeleryWorker, ManagedProcess
 from tests.support.services import postgres_database, rabbit_vhost
 from webapp import create_app
@@ -23,6 +24,10 @@ ARTIFACTS = PROJECT_ROOT / "test-artifacts" / uuid.uuid4().hex[:8]
 # Short limits so that the scenarios run in seconds; the values are what the tests reason about.
 TEST_ENVIRONMENT = {
     "APP_ENV": "test",
+    "SECRET_KEY": uuid.uuid4().hex * 2,
+    # Scenario tests submit many jobs quickly; the rate-limit tests set their own small limits.
+    "SUBMIT_RATE_LIMIT_PER_TOKEN": "100000 per minute",
+    "SUBMIT_RATE_LIMIT_PER_USER": "100000 per minute",
     "JOB_MAX_RETRIES": "2",
     "RETRY_BACKOFF_BASE_S": "1",
     "MAX_WORKER_LOST": "3",
@@ -71,6 +76,13 @@ class Stack:
     def app(self, **overrides: object) -> Flask:
         return create_app(load_settings(self.env, **overrides))
 
+    def account(self, role: str) -> Account:
+        return make_account(self.db, role)
+
+    def client(self, app: Flask, role: str = "admin") -> FlaskClient:
+        """A client of `app` acting through the API token of a new user with `role`."""
+        return token_client(app, self.account(role).token)
+
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
@@ -102,9 +114,15 @@ def app(stack: Stack) -> Flask:
     return stack.app()
 
 
+@pytest.fixture(scope="session")
+def operator(stack: Stack) -> Account:
+    return stack.account("operator")
+
+
 @pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+def client(app: Flask, operator: Account) -> FlaskClient:
+    """A program calling the API with an operator's token (may submit, cancel and retry)."""
+    return token_client(app, operator.token)
 
 
 @pytest.fixture

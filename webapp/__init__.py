@@ -5,9 +5,12 @@ from flask import Flask
 
 from config.logging_setup import configure_logging
 from config.settings import Settings, get_settings
+from webapp.access import register_access_policy
 from webapp.commands import register_commands
 from webapp.errors import register_errorhandlers
+from webapp.extensions import csrf, limiter, login_manager
 from webapp.runtime import WebRuntime
+from webapp.security import configure_security
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -15,8 +18,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     configure_logging(settings)
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=settings.secret_key)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keys in the contract's order
+    configure_security(app, settings)
     register_extensions(app, settings)
     register_blueprints(app)
     register_errorhandlers(app)
@@ -26,11 +29,17 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def register_extensions(app: Flask, settings: Settings) -> None:
     app.extensions["jobs"] = WebRuntime.build(settings)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    # The access policy runs before the rate limiter: submit limits are keyed by the caller's identity.
+    register_access_policy(app)
+    app.config.update(RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri, RATELIMIT_HEADERS_ENABLED=True)
+    limiter.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import health, openapi
-    from webapp.api import diagnostics, jobs
+    from webapp import health, login, openapi, pages
+    from webapp.api import accounts, diagnostics, jobs
 
-    for blueprint in (health.bp, openapi.bp, jobs.bp, diagnostics.bp):
+    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, jobs.bp, diagnostics.bp, accounts.bp):
         app.register_blueprint(blueprint)

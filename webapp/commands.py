@@ -79,5 +79,7 @@ def jobs_relay(once: bool) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    app.cli.add_command(db_cli)
-    app.cli.add_command(jobs_cli)
+    from webapp.account_commands import tokens_cli, users_cli
+
+    for group in (db_cli, jobs_cli, users_cli, tokens_cli):
+        app.cli.add_command(group)

@@ -1,24 +1,40 @@
-"""JSON errors for the API: the field and the reason, never a stack trace."""
+"""Errors as JSON for the API and as a plain page for people: the reason, never a stack trace."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
-from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger("webapp")
 
+JSON_PATHS = ("/healthz", "/readyz", "/metrics")
+CSRF_MESSAGE = "The form's security token is missing or no longer valid. Reload the page and try again."
+
 
 class ApiError(Exception):
-    """An error answered as JSON with `status`."""
+    """An error answered with `status`: JSON for the API, a page for people."""
 
-    def __init__(self, status: int, message: str, fields: list[dict[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        fields: list[dict[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.fields = fields or []
+        self.headers = dict(headers or {})
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in JSON_PATHS
 
 
 def error_response(status: int, message: str, fields: list[dict[str, str]] | None = None) -> tuple[Response, int]:
@@ -26,6 +42,10 @@ def error_response(status: int, message: str, fields: list[dict[str, str]] | Non
     if fields:
         body["error"]["fields"] = fields
     return jsonify(body), status
+
+
+def error_page(status: int, message: str) -> tuple[str, int]:
+    return render_template("error.html", status=status, message=message), status
 
 
 def validation_error(error: ValidationError) -> ApiError:
@@ -37,21 +57,33 @@ def validation_error(error: ValidationError) -> ApiError:
     return ApiError(422, "invalid request", fields)
 
 
+def _http_error_message(error: HTTPException) -> str:
+    if isinstance(error, CSRFError):
+        return CSRF_MESSAGE
+    if isinstance(error, RequestEntityTooLarge):
+        limit = request.max_content_length
+        return f"the request body is larger than the {limit // 1024} KiB allowed" if limit else "request too large"
+    return error.description or error.name
+
+
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def _api_error(error: ApiError) -> tuple[Response, int]:
-        return error_response(error.status, error.message, error.fields)
+    def _api_error(error: ApiError) -> Any:
+        response, status = error_response(error.status, error.message, error.fields) if wants_json() else (
+            error_page(error.status, error.message))
+        return response, status, error.headers
 
     @app.errorhandler(HTTPException)
     def _http_error(error: HTTPException) -> Any:
-        if not request.path.startswith("/api/") and request.path not in ("/healthz", "/readyz"):
-            return error
-        response, status = error_response(error.code or 500, error.description or error.name)
-        if isinstance(error, MethodNotAllowed) and error.valid_methods:
-            response.headers["Allow"] = ", ".join(error.valid_methods)
-        return response, status
+        status = error.code or 500
+        message = _http_error_message(error)
+        response, _ = error_response(status, message) if wants_json() else error_page(status, message)
+        # Keep what the exception says about itself (Allow on 405, WWW-Authenticate, Retry-After), not its body type.
+        headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        return response, status, headers
 
     @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> tuple[Response, int]:
+    def _unexpected(error: Exception) -> Any:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        return error_response(500, "internal error; it has been logged")
+        message = "internal error; it has been logged"
+        return error_response(500, message) if wants_json() else error_page(500, message)

@@ -7,12 +7,14 @@ from flask import Blueprint, Response, jsonify
 from kombu import Connection
 from sqlalchemy import text
 
+from webapp.access import public
 from webapp.runtime import runtime
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     return jsonify({"status": "ok"})
 
@@ -37,6 +39,7 @@ def _check_broker() -> str | None:
 
 
 @bp.get("/readyz")
+@public
 def readyz() -> tuple[Response, int]:
     checks = {"database": _check_database(), "broker": _check_broker()}
     failed = {name: reason for name, reason in checks.items() if reason}

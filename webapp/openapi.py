@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from accounts.roles import Role
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
 
@@ -28,11 +29,15 @@ def _error(description: str) -> dict[str, Any]:
     return _json(_ref("Error"), description)
 
 
+USER_ID = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+PUBLIC: list[dict[str, list[str]]] = []  # an operation's `security` when it needs no credentials
+
 LOCATION = {"Location": {"schema": {"type": "string"}, "description": "the job's status URL"}}
 RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds to wait before polling again"}}
 
 
 def _schemas() -> dict[str, Any]:
+    from webapp.api.accounts import NewToken, NewUser
     from webapp.api.diagnostics import SleepRequest
 
     timestamp = {"type": ["string", "null"], "format": "date-time"}
@@ -66,6 +71,7 @@ def _schemas() -> dict[str, Any]:
                 "error": {"type": ["object", "null"], "properties": {"type": {"type": "string"},
                                                                       "message": {"type": "string"}}},
                 "attempt_history": {"type": "array", "items": _ref("Attempt")},
+                "audit": {"type": "array", "items": _ref("AuditEntry")},
                 "links": {"type": "object", "properties": {"self": {"type": "string"}}},
             },
         },
@@ -80,6 +86,39 @@ def _schemas() -> dict[str, Any]:
                 "finished_at": timestamp,
             },
         },
+        "AuditEntry": {
+            "type": "object",
+            "description": "who submitted, cancelled, retried or replayed the job",
+            "properties": {
+                "action": {"type": "string", "enum": ["submitted", "cancelled", "retried", "replayed"]},
+                "by": {"type": ["string", "null"], "description": "the user's email"},
+                "via": {"type": ["string", "null"], "description": "session, token:<name> or cli"},
+                "at": timestamp,
+            },
+        },
+        "User": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "integer"},
+                "email": {"type": "string"},
+                "role": {"type": "string", "enum": [role.value for role in Role]},
+                "enabled": {"type": "boolean"},
+                "created_at": timestamp,
+                "last_login_at": timestamp,
+                "disabled_at": timestamp,
+                "active_tokens": {"type": "integer"},
+            },
+        },
+        "NewUser": NewUser.model_json_schema(),
+        "NewToken": NewToken.model_json_schema(),
+        "CreatedToken": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "hint": {"type": "string"},
+                           "created_at": timestamp,
+                           "token": {"type": "string", "description": "shown only in this answer"}},
+        },
+        "Me": {"type": "object", "properties": {"email": {"type": "string"}, "role": {"type": "string"},
+                                                "via": {"type": "string"}}},
         "JobPage": {
             "type": "object",
             "properties": {"items": {"type": "array", "items": _ref("Job")}, "next_cursor": {"type": ["string", "null"]}},
@@ -104,6 +143,48 @@ def _schemas() -> dict[str, Any]:
     }
 
 
+def _with_access_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation that needs credentials can answer 401 and 403; every POST can answer 413."""
+    for operations in paths.values():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            if operation.get("security") != PUBLIC:
+                responses.setdefault("401", _error("no session and no valid API token (WWW-Authenticate: Bearer)"))
+                responses.setdefault("403", _error("the caller's role does not allow this"))
+            if method == "post":
+                responses.setdefault("413", _error("the request body is larger than MAX_REQUEST_KB"))
+    return paths
+
+
+def _account_paths() -> dict[str, Any]:
+    created_user = {"201": _json(_ref("User"), "created"), "409": _error("the email is taken"),
+                    "422": _error("invalid fields, each with its reason")}
+    return {
+        "/api/me": {"get": {"summary": "The caller: email, role, and whether a session or which token",
+                            "responses": {"200": _json(_ref("Me"), "the caller")}}},
+        "/api/users": {
+            "get": {"summary": "List users (admin)",
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("User")}}}, "every user")}},
+            "post": {"summary": "Create a user (admin)",
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewUser")}}},
+                     "responses": created_user},
+        },
+        "/api/users/{user_id}/disable": {"post": {
+            "summary": "Disable a user (admin): their sessions end and their API tokens are revoked",
+            "parameters": [USER_ID],
+            "responses": {"200": _json(_ref("User"), "disabled"), "404": _error("no such user")},
+        }},
+        "/api/users/{user_id}/tokens": {"post": {
+            "summary": "Create an API token for a user (admin); the token is in this answer only",
+            "parameters": [USER_ID],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewToken")}}},
+            "responses": {"201": _json(_ref("CreatedToken"), "created"), "404": _error("no such user"),
+                          "422": _error("invalid name, or the user is disabled")},
+        }},
+    }
+
+
 def openapi_document() -> dict[str, Any]:
     job_actions = {
         "202": _json(_ref("Job"), "accepted; the job as it is now"),
@@ -114,7 +195,7 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Background jobs API", "version": "1.0.0",
                  "description": "Submit long-running jobs and poll their state. Timestamps are UTC ISO-8601."},
-        "paths": {
+        "paths": _with_access_errors({
             "/api/jobs": {"get": {
                 "summary": "List jobs, newest first",
                 "parameters": [
@@ -136,29 +217,41 @@ def openapi_document() -> dict[str, Any]:
                 },
             }},
             "/api/jobs/{job_id}/cancel": {"post": {
-                "summary": "Cancel: a queued job never runs; a running one stops at its next checkpoint",
+                "summary": "Cancel (operator): a queued job never runs; a running one stops at its next checkpoint",
                 "parameters": [JOB_ID], "responses": job_actions,
             }},
             "/api/jobs/{job_id}/retry": {"post": {
-                "summary": "Start a new attempt of a failed job",
+                "summary": "Start a new attempt of a failed job (operator)",
                 "parameters": [JOB_ID], "responses": job_actions,
             }},
             "/api/diagnostics/sleep": {"post": {
-                "summary": "Submit a diagnostic job that sleeps, reports progress and can fail on purpose",
+                "summary": "Submit a diagnostic job that sleeps, reports progress and can fail on purpose (operator)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("SleepRequest")}}},
                 "responses": {
                     "202": _json(_ref("Job"), "accepted", LOCATION),
                     "400": _error("malformed JSON"),
                     "415": _error("not JSON"),
                     "422": _error("invalid fields, each with its reason"),
+                    "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
                 },
             }},
+            **_account_paths(),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
-            "/healthz": {"get": {"summary": "Liveness", "responses": {"200": _json(_ref("Health"), "alive")}}},
-            "/readyz": {"get": {"summary": "Database and broker reachable", "responses": {
+            "/healthz": {"get": {"summary": "Liveness", "security": PUBLIC,
+                                 "responses": {"200": _json(_ref("Health"), "alive")}}},
+            "/readyz": {"get": {"summary": "Database and broker reachable", "security": PUBLIC, "responses": {
                 "200": _json(_ref("Health"), "ready"), "503": _json(_ref("Health"), "a dependency is unreachable")}}},
+        }),
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer",
+                                "description": "an API token from `flask tokens create` or POST /api/users/{id}/tokens"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
+                                  "description": "a signed-in browser; writes also need the X-CSRFToken header"},
+            },
         },
-        "components": {"schemas": _schemas()},
+        "security": [{"bearerToken": []}, {"sessionCookie": []}],
     }
 
 

@@ -5,7 +5,7 @@ import hashlib
 from datetime import datetime
 from typing import Any
 
-from jobs.models import Job, JobAttempt
+from jobs.models import Job, JobAttempt, JobAuditEntry
 
 
 def iso(value: datetime | None) -> str | None:
@@ -16,7 +16,9 @@ def job_url(job_id: object) -> str:
     return f"/api/jobs/{job_id}"
 
 
-def job_to_dict(job: Job, *, attempts: list[JobAttempt] | None = None) -> dict[str, Any]:
+def job_to_dict(
+    job: Job, *, attempts: list[JobAttempt] | None = None, audit_trail: list[JobAuditEntry] | None = None
+) -> dict[str, Any]:
     total = job.progress_total
     percent = round(100.0 * job.progress_done / total, 1) if total else None
     body: dict[str, Any] = {
@@ -48,6 +50,10 @@ def job_to_dict(job: Job, *, attempts: list[JobAttempt] | None = None) -> dict[s
                 "finished_at": iso(attempt.finished_at),
             }
             for attempt in attempts
+        ]
+    if audit_trail is not None:
+        body["audit"] = [
+            {"action": entry.action, "by": entry.actor, "via": entry.via, "at": iso(entry.at)} for entry in audit_trail
         ]
     return body
 

@@ -393,7 +393,7 @@ def test_readyz_with_the_real_broker_and_database(client: FlaskClient) -> None:
 
 
 def test_readyz_names_the_broker_when_it_is_unreachable(stack: Stack) -> None:
-    offline = stack.app(broker_url=CLOSED_PORT_BROKER).test_client()
+    offline = stack.client(stack.app(broker_url=CLOSED_PORT_BROKER))
     response = offline.get("/readyz")
     assert response.status_code == 503
     body = response.get_json()

@@ -155,7 +155,7 @@ def test_crash_loop_is_bounded_and_dead_lettered(stack: Stack, client: FlaskClie
 def test_broker_down_request_is_accepted_fast_and_relay_delivers_later(
     stack: Stack, worker: CeleryWorker
 ) -> None:
-    offline = stack.app(broker_url="amqp://guest:guest@127.0.0.1:1//").test_client()
+    offline = stack.client(stack.app(broker_url="amqp://guest:guest@127.0.0.1:1//"))
     started = time.monotonic()
     response = offline.post("/api/diagnostics/sleep", json={"seconds": 0})
     elapsed = time.monotonic() - started
@@ -200,7 +200,7 @@ def test_same_message_delivered_twice_runs_the_job_once(
 
 
 def test_cancel_queued_job_never_runs(stack: Stack, worker: CeleryWorker) -> None:
-    offline = stack.app(broker_url="amqp://guest:guest@127.0.0.1:1//").test_client()
+    offline = stack.client(stack.app(broker_url="amqp://guest:guest@127.0.0.1:1//"))
     job_id = submit_sleep(offline, seconds=0)
     response = offline.post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 202

@@ -7,10 +7,11 @@ import pytest
 from sqlalchemy import func, select
 
 from jobs import lifecycle
+from jobs.audit import Actor
 from jobs.db import Database
 from jobs.enqueue import UnknownJobKind, retry_job, submit_job
 from jobs.lifecycle import AttemptSuperseded, Decision, Delivery, InvalidTransition
-from jobs.models import Job, JobAttempt, OutboxMessage
+from jobs.models import Job, JobAttempt, JobAuditEntry, OutboxMessage
 
 MAX_LOST = 3
 
@@ -285,12 +286,16 @@ def test_retry_after_a_crash_loop_gets_a_fresh_worker_lost_budget(db: Database) 
 
 def test_submit_writes_one_job_and_one_outbox_row_together(db: Database) -> None:
     with db.transaction() as session:
-        job, message = submit_job(session, "diagnostics.sleep", {"seconds": 1}, submitted_by="alice")
+        job, message = submit_job(
+            session, "diagnostics.sleep", {"seconds": 1}, actor=Actor("alice@example.com", "token:ci"))
     assert count(db, Job) == 1
     assert count(db, OutboxMessage) == 1
     stored, _ = read(db, job.id)
-    assert (stored.state, stored.kind, stored.queue, stored.params) == (
-        "queued", "diagnostics.sleep", "diagnostics", {"seconds": 1})
+    assert (stored.state, stored.kind, stored.queue, stored.params, stored.submitted_by) == (
+        "queued", "diagnostics.sleep", "diagnostics", {"seconds": 1}, "alice@example.com")
+    with db.read_session() as session:
+        entries = session.scalars(select(JobAuditEntry).where(JobAuditEntry.job_id == job.id)).all()
+        assert [(e.action, e.actor, e.via) for e in entries] == [("submitted", "alice@example.com", "token:ci")]
     [row] = outbox_rows(db, job.id)
     assert row.id == message.id and row.sent_at is None and row.publish_attempts == 0
 

@@ -47,6 +47,7 @@ def test_environment_strings_are_parsed_to_typed_values() -> None:
         "BROKER_CONNECT_TIMEOUT_S": "0.25",
         "MAX_WORKER_LOST": "5",
         "APP_ENV": "test",
+        "SECRET_KEY": "k" * 40,
         "LOG_LEVEL": "DEBUG",
         "RELAY_GRACE_S": "0",
     })
@@ -115,26 +116,42 @@ def test_lowering_the_consumer_timeout_below_a_default_hard_limit_is_refused() -
     assert "DIAGNOSTICS_TIME_LIMIT_S" in message and "BROKER_CONSUMER_TIMEOUT_S" in message
 
 
-def test_production_refuses_the_example_secret_key() -> None:
-    message = settings_error({"APP_ENV": "production"})
-    assert "SECRET_KEY" in message
-    assert "SECRET_KEY" in settings_error({"APP_ENV": "production", "SECRET_KEY": EXAMPLE_SECRET_KEY})
-    settings = load_settings(
-        {"APP_ENV": "production", "SECRET_KEY": "a-long-random-value-3f9c2e", "FLOWER_BASIC_AUTH": "ops:s3cret"}
-    )
-    assert settings.app_env == "production"
+RANDOM_KEY = "3f9c2e" * 6
+
+
+@pytest.mark.parametrize("app_env", ["production", "test"])
+def test_outside_development_the_example_secret_key_is_refused(app_env: str) -> None:
+    assert "SECRET_KEY" in settings_error({"APP_ENV": app_env, "FLOWER_BASIC_AUTH": "ops:s3cret"})
+    message = settings_error({"APP_ENV": app_env, "SECRET_KEY": EXAMPLE_SECRET_KEY, "FLOWER_BASIC_AUTH": "ops:s3cret"})
+    assert "SECRET_KEY" in message and "example" in message
+    settings = load_settings({"APP_ENV": app_env, "SECRET_KEY": RANDOM_KEY, "FLOWER_BASIC_AUTH": "ops:s3cret"})
+    assert settings.app_env == app_env
+
+
+def test_outside_development_a_short_secret_key_is_refused() -> None:
+    message = settings_error({"APP_ENV": "production", "SECRET_KEY": "short-0123456789", "FLOWER_BASIC_AUTH": "a:b"})
+    assert "SECRET_KEY" in message and "32" in message
 
 
 @pytest.mark.parametrize("auth", ["", "ops-without-password"])
 def test_production_requires_flower_credentials(auth: str) -> None:
-    environ = {"APP_ENV": "production", "SECRET_KEY": "a-long-random-value-3f9c2e", "FLOWER_BASIC_AUTH": auth}
+    environ = {"APP_ENV": "production", "SECRET_KEY": RANDOM_KEY, "FLOWER_BASIC_AUTH": auth}
     assert "FLOWER_BASIC_AUTH" in settings_error(environ)
     assert load_settings({"FLOWER_BASIC_AUTH": auth}).flower_basic_auth == auth  # development does not insist
 
 
-def test_example_secret_key_is_allowed_in_development_and_test() -> None:
+def test_example_secret_key_is_allowed_in_development_only() -> None:
     assert load_settings({"APP_ENV": "development"}).secret_key == EXAMPLE_SECRET_KEY
-    assert load_settings({"APP_ENV": "test"}).secret_key == EXAMPLE_SECRET_KEY
+    assert load_settings({}).secret_key == EXAMPLE_SECRET_KEY
+
+
+@pytest.mark.parametrize(
+    "name", ["LOGIN_RATE_LIMIT", "LOGIN_RATE_LIMIT_PER_IP", "SUBMIT_RATE_LIMIT_PER_TOKEN", "SUBMIT_RATE_LIMIT_PER_USER"]
+)
+def test_a_malformed_rate_limit_is_refused_naming_the_variable(name: str) -> None:
+    message = settings_error({name: "lots per fortnight"})
+    assert name in message and "lots per fortnight" in message
+    assert getattr(load_settings({name: "7 per 2 minutes"}), name.lower()) == "7 per 2 minutes"
 
 
 @pytest.mark.parametrize(

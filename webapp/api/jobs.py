@@ -12,11 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from jobs import lifecycle
+from accounts.roles import Role
+from jobs import audit, lifecycle
+from jobs.audit import AuditAction
 from jobs.enqueue import retry_job
-from jobs.models import Job, JobAttempt
+from jobs.models import Job, JobAttempt, JobAuditEntry
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
+from webapp.access import current_actor, requires
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
 from webapp.runtime import runtime
@@ -50,8 +53,14 @@ def with_retry_after(response: Response, job: Job) -> Response:
     return response
 
 
-def job_response(job: Job, status: int = 200, *, attempts: list[JobAttempt] | None = None) -> Response:
-    response = jsonify(job_to_dict(job, attempts=attempts))
+def job_response(
+    job: Job,
+    status: int = 200,
+    *,
+    attempts: list[JobAttempt] | None = None,
+    audit_trail: list[JobAuditEntry] | None = None,
+) -> Response:
+    response = jsonify(job_to_dict(job, attempts=attempts, audit_trail=audit_trail))
     response.status_code = status
     return with_retry_after(response, job)
 
@@ -70,7 +79,7 @@ def get_job(job_id: str) -> Response:
         if request.if_none_match.contains(etag):
             response = with_retry_after(Response(status=304), job)
         else:
-            response = job_response(job, attempts=list(job.attempt_history))
+            response = job_response(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
     response.set_etag(etag)
     return response
 
@@ -119,6 +128,7 @@ def list_jobs() -> Response:
 
 
 @bp.post("/<job_id>/cancel")
+@requires(Role.OPERATOR)
 def cancel_job(job_id: str) -> Response:
     with runtime().db.transaction() as session:
         job = get_job_or_404(session, job_id, for_update=True)
@@ -126,15 +136,17 @@ def cancel_job(job_id: str) -> Response:
             lifecycle.request_cancel(session, job)
         except lifecycle.InvalidTransition:
             raise ApiError(409, f"job is {job.state}; only queued, retrying or running jobs can be cancelled") from None
+        audit.record(session, job, AuditAction.CANCELLED, current_actor())
     return job_response(job, 202)
 
 
 @bp.post("/<job_id>/retry")
+@requires(Role.OPERATOR)
 def retry_failed_job(job_id: str) -> Response:
     with runtime().db.transaction() as session:
         job = get_job_or_404(session, job_id, for_update=True)
         if job.state != JobState.FAILED:
             raise ApiError(409, f"job is {job.state}; only failed jobs can be retried")
-        message = retry_job(session, job)
+        message = retry_job(session, job, current_actor())
     runtime().publisher.publish_after_commit(message)
     return accepted(job)

@@ -1,0 +1,230 @@
+"""Who may call what, on SQLite and PostgreSQL: each role against each endpoint, sign-in, CSRF, tokens, limits.
+
+Every request goes through the real app on the stack's database; no worker is needed (jobs only
+need to exist in a given state).
+"""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from werkzeug.test import TestResponse
+
+from accounts import directory
+from jobs.models import Job
+from tests.conftest import Stack
+from tests.integration.test_api import assert_error, move, submit
+from tests.support.accounts import PASSWORD, Account, token_client
+
+pytestmark = pytest.mark.integration
+
+ROLES = ["viewer", "operator", "admin"]
+RANK = {"anonymous": -1, "viewer": 0, "operator": 1, "admin": 2}
+
+
+@pytest.fixture(scope="session")
+def accounts(stack: Stack) -> dict[str, Account]:
+    """One account per role on the stack (hashing passwords is slow, so they are shared)."""
+    return {role: stack.account(role) for role in ROLES}
+
+
+@pytest.fixture
+def admin_client(app: Flask, accounts: dict[str, Account]) -> FlaskClient:
+    return token_client(app, accounts["admin"].token)
+
+
+def job_count(stack: Stack) -> int:
+    with stack.db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(Job)) or 0
+
+
+def fresh_user_id(stack: Stack) -> int:
+    account = stack.account("viewer")
+    with stack.db.read_session() as session:
+        user = directory.get_user(session, account.email)
+        return user.id
+
+
+# --- the access table ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    rule: str  # as in app.url_map
+    weakest_role: str  # "public", "viewer", "operator" or "admin"
+    success: int
+    path: Callable[[Stack, FlaskClient], str] = lambda _stack, _client: ""
+    body: Callable[[], dict | None] = lambda: None
+
+    @property
+    def is_page(self) -> bool:
+        return not self.rule.startswith("/api/") and self.weakest_role != "public"
+
+
+def _queued_job(stack: Stack, client: FlaskClient) -> str:
+    return f"/api/jobs/{submit(client)}"
+
+
+def _failed_job(stack: Stack, client: FlaskClient) -> str:
+    job_id = submit(client)
+    move(stack, job_id, "failed")
+    return f"/api/jobs/{job_id}"
+
+
+CASES = [
+    Case("GET", "/healthz", "public", 200, lambda s, c: "/healthz"),
+    Case("GET", "/readyz", "public", 200, lambda s, c: "/readyz"),
+    Case("GET", "/", "viewer", 200, lambda s, c: "/"),
+    Case("GET", "/api/openapi.json", "viewer", 200, lambda s, c: "/api/openapi.json"),
+    Case("GET", "/api/me", "viewer", 200, lambda s, c: "/api/me"),
+    Case("GET", "/api/jobs", "viewer", 200, lambda s, c: "/api/jobs"),
+    Case("GET", "/api/jobs/<job_id>", "viewer", 200, _queued_job),
+    Case("POST", "/api/diagnostics/sleep", "operator", 202, lambda s, c: "/api/diagnostics/sleep",
+         lambda: {"seconds": 0}),
+    Case("POST", "/api/jobs/<job_id>/cancel", "operator", 202, lambda s, c: _queued_job(s, c) + "/cancel"),
+    Case("POST", "/api/jobs/<job_id>/retry", "operator", 202, lambda s, c: _failed_job(s, c) + "/retry"),
+    Case("GET", "/api/users", "admin", 200, lambda s, c: "/api/users"),
+    Case("POST", "/api/users", "admin", 201, lambda s, c: "/api/users",
+         lambda: {"email": f"new-{uuid.uuid4().hex[:8]}@example.test", "role": "viewer", "password": PASSWORD}),
+    Case("POST", "/api/users/<int:user_id>/disable", "admin", 200,
+         lambda s, c: f"/api/users/{fresh_user_id(s)}/disable"),
+    Case("POST", "/api/users/<int:user_id>/tokens", "admin", 201,
+         lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens", lambda: {"name": "deploy-bot"}),
+]
+
+# Sign-in and sign-out are for everyone by nature and have tests of their own; static files are public.
+OUTSIDE_THE_TABLE = {("GET", "/login"), ("POST", "/login"), ("POST", "/logout"), ("GET", "/static/<path:filename>")}
+
+
+def test_every_route_is_in_the_access_table(app: Flask) -> None:
+    """A new endpoint must be added to CASES, so its access rule is tested."""
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}
+    }
+    assert routes - OUTSIDE_THE_TABLE == {(case.method, case.rule) for case in CASES}
+
+
+def call(client: FlaskClient, case: Case, path: str) -> TestResponse:
+    body = case.body()
+    return client.open(path, method=case.method, json=body) if body is not None else client.open(path, method=case.method)
+
+
+@pytest.mark.parametrize("who", ["anonymous", *ROLES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.method} {c.rule}" for c in CASES])
+def test_each_role_against_each_endpoint(
+    stack: Stack, app: Flask, admin_client: FlaskClient, accounts: dict[str, Account], case: Case, who: str
+) -> None:
+    path = case.path(stack, admin_client)
+    client = app.test_client() if who == "anonymous" else token_client(app, accounts[who].token)
+    jobs_before = job_count(stack)
+    response = call(client, case, path)
+
+    if case.weakest_role == "public" or RANK[who] >= RANK[case.weakest_role]:
+        assert response.status_code == case.success, response.get_data(as_text=True)
+    elif who == "anonymous" and case.is_page:
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/login?next=")
+    elif who == "anonymous":
+        error = assert_error(response, 401)
+        assert "token" in error["message"]
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    else:
+        error = assert_error(response, 403)
+        assert case.weakest_role in error["message"]
+    if response.status_code >= 400:
+        assert job_count(stack) == jobs_before, "a refused request changed something"
+
+
+def test_a_refused_cancel_leaves_the_job_as_it_was(app: Flask, client: FlaskClient,
+                                                  accounts: dict[str, Account]) -> None:
+    job_id = submit(client)
+    viewer = token_client(app, accounts["viewer"].token)
+    assert_error(viewer.post(f"/api/jobs/{job_id}/cancel"), 403)
+    assert client.get(f"/api/jobs/{job_id}").get_json()["state"] == "queued"
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("header", "error_code"),
+    [
+        ("Bearer jbt_not-a-real-token", "invalid_token"),
+        ("Bearer ", "invalid_request"),
+        ("Basic YWRtaW46YWRtaW4=", "invalid_request"),
+        ("jbt_without_scheme", "invalid_request"),
+    ],
+)
+def test_a_bad_token_is_401_with_www_authenticate(app: Flask, header: str, error_code: str) -> None:
+    response = app.test_client().get("/api/jobs", headers={"Authorization": header})
+    assert_error(response, 401)
+    assert response.headers["WWW-Authenticate"] == f'Bearer realm="jobs", error="{error_code}"'
+
+
+def test_disabling_a_user_revokes_their_token_at_once(stack: Stack, app: Flask, admin_client: FlaskClient) -> None:
+    account = stack.account("operator")
+    mine = token_client(app, account.token)
+    assert mine.get("/api/me").get_json() == {"email": account.email, "role": "operator", "via": "token:tests"}
+    with stack.db.read_session() as session:
+        user_id = directory.get_user(session, account.email).id
+
+    response = admin_client.post(f"/api/users/{user_id}/disable")
+    assert response.status_code == 200 and response.get_json()["enabled"] is False
+    assert response.get_json()["active_tokens"] == 0
+    assert_error(mine.get("/api/me"), 401)
+    assert_error(mine.post("/api/diagnostics/sleep", json={"seconds": 0}), 401)
+
+
+def test_a_token_made_through_the_api_works_once_shown(app: Flask, admin_client: FlaskClient) -> None:
+    created = admin_client.post("/api/users", json={"email": f"Ops-{uuid.uuid4().hex[:6]}@Example.test",
+                                                    "role": "operator", "password": PASSWORD})
+    assert created.status_code == 201
+    user = created.get_json()
+    assert user["email"] == user["email"].lower() and user["role"] == "operator" and "password" not in user
+    issued = admin_client.post(f"/api/users/{user['id']}/tokens", json={"name": "nightly"})
+    assert issued.status_code == 201
+    token = issued.get_json()["token"]
+    assert token.startswith(issued.get_json()["hint"])
+    assert token_client(app, token).get("/api/me").get_json()["via"] == "token:nightly"
+
+
+def test_creating_a_user_twice_is_409_and_bad_fields_are_422(admin_client: FlaskClient) -> None:
+    email = f"twice-{uuid.uuid4().hex[:6]}@example.test"
+    assert admin_client.post("/api/users", json={"email": email, "role": "viewer", "password": PASSWORD}).status_code == 201
+    again = admin_client.post("/api/users", json={"email": email.upper(), "role": "viewer", "password": PASSWORD})
+    assert assert_error(again, 409)["fields"] == [{"field": "email", "reason": f"a user {email!r} already exists"}]
+    bad = admin_client.post("/api/users", json={"email": "x@y", "role": "boss", "password": "short"})
+    assert {item["field"] for item in assert_error(bad, 422)["fields"]} == {"role", "password"}
+
+
+# --- audit ---------------------------------------------------------------------------------------
+
+def test_the_job_records_who_submitted_and_who_cancelled_it(app: Flask, accounts: dict[str, Account]) -> None:
+    operator, admin = accounts["operator"], accounts["admin"]
+    job_id = submit(token_client(app, operator.token))
+    response = token_client(app, admin.token).post(f"/api/jobs/{job_id}/cancel")
+    assert response.status_code == 202
+    job = token_client(app, accounts["viewer"].token).get(f"/api/jobs/{job_id}").get_json()
+    assert job["submitted_by"] == operator.email
+    assert [(e["action"], e["by"], e["via"]) for e in job["audit"]] == [
+        ("submitted", operator.email, "token:tests"),
+        ("cancelled", admin.email, "token:tests"),
+    ]
+    assert all(re.match(r"\d{4}-\d\d-\d\dT.*Z$", e["at"]) for e in job["audit"])
+
+
+def test_a_retry_is_recorded_with_its_author(stack: Stack, app: Flask, accounts: dict[str, Account]) -> None:
+    operator = token_client(app, accounts["operator"].token)
+    job_id = submit(operator)
+    move(stack, job_id, "failed")
+    assert operator.post(f"/api/jobs/{job_id}/retry").status_code == 202
+    audit = operator.get(f"/api/jobs/{job_id}").get_json()["audit"]
+    assert [(e["action"], e["by"]) for e in audit] == [
+        ("submitted", accounts["operator"].email), ("retried", accounts["operator"].email)]

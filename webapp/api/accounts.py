@@ -1,0 +1,106 @@
+"""The caller's own identity, and user and token management for admins."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from accounts import directory
+from accounts.models import User
+from accounts.roles import Role
+from webapp.access import current_identity, requires
+from webapp.api.requests import json_body
+from webapp.errors import ApiError
+from webapp.runtime import runtime
+from webapp.serializers import iso
+
+bp = Blueprint("accounts_api", __name__, url_prefix="/api")
+
+
+class NewUser(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    email: str = Field(max_length=254)
+    role: Role = Field(strict=False)  # a JSON string names the role
+    password: str = Field(min_length=12, max_length=1024)
+
+
+class NewToken(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=100)
+
+
+def user_to_dict(session: Session, user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "role": user.role,
+        "enabled": user.is_enabled,
+        "created_at": iso(user.created_at),
+        "last_login_at": iso(user.last_login_at),
+        "disabled_at": iso(user.disabled_at),
+        "active_tokens": directory.active_token_count(session, user),
+    }
+
+
+def account_error(error: directory.AccountError) -> ApiError:
+    status = 409 if isinstance(error, directory.AccountExists) else 422
+    return ApiError(status, str(error), [{"field": error.field, "reason": error.reason}])
+
+
+def get_user_or_404(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise ApiError(404, f"no user with id {user_id}")
+    return user
+
+
+@bp.get("/me")
+def me() -> Response:
+    identity = current_identity()
+    return jsonify({"email": identity.email, "role": identity.role.value, "via": identity.via})
+
+
+@bp.get("/users")
+@requires(Role.ADMIN)
+def list_users() -> Response:
+    with runtime().db.read_session() as session:
+        return jsonify({"items": [user_to_dict(session, user) for user in directory.list_users(session)]})
+
+
+@bp.post("/users")
+@requires(Role.ADMIN)
+def create_user() -> tuple[Response, int]:
+    body = json_body(NewUser)
+    try:
+        with runtime().db.transaction() as session:
+            user = directory.create_user(session, body.email, body.role, body.password)
+            payload = user_to_dict(session, user)
+    except directory.AccountError as error:
+        raise account_error(error) from None
+    return jsonify(payload), 201
+
+
+@bp.post("/users/<int:user_id>/disable")
+@requires(Role.ADMIN)
+def disable_user(user_id: int) -> Response:
+    with runtime().db.transaction() as session:
+        user = directory.disable_user(session, get_user_or_404(session, user_id).email)
+        return jsonify(user_to_dict(session, user))
+
+
+@bp.post("/users/<int:user_id>/tokens")
+@requires(Role.ADMIN)
+def create_token(user_id: int) -> tuple[Response, int]:
+    body = json_body(NewToken)
+    try:
+        with runtime().db.transaction() as session:
+            row, token = directory.create_token(session, get_user_or_404(session, user_id).email, body.name)
+            payload = {"id": row.id, "name": row.name, "hint": row.hint, "created_at": iso(row.created_at),
+                       "token": token}
+    except directory.AccountError as error:
+        raise account_error(error) from None
+    return jsonify(payload), 201
