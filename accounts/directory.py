@@ -6,7 +6,7 @@ so the CLI, the web app and the tests share it.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
@@ -54,6 +54,8 @@ class Identity:
     role: Role
     token_id: int | None = None
     token_name: str | None = None
+    # True when the token's last use is older than LAST_USED_GRANULARITY: only then is it worth a write.
+    token_use_unrecorded: bool = field(default=False, compare=False)
 
     @property
     def via(self) -> str:
@@ -188,7 +190,8 @@ def authenticate_token(session: Session, token: str) -> Identity | None:
     row, user = found
     if row.revoked_at is not None or not user.is_enabled:
         return None
-    return identity_of(user, row)
+    stale = row.last_used_at is None or row.last_used_at < utcnow() - LAST_USED_GRANULARITY
+    return replace(identity_of(user, row), token_use_unrecorded=stale)
 
 
 def touch_token(session: Session, token_id: int) -> None:

@@ -278,6 +278,17 @@ def test_touch_token_writes_last_use_at_most_once_per_granularity(db: Database) 
     assert refreshed is not None and refreshed > first
 
 
+def test_authentication_says_when_a_tokens_use_is_due_to_be_recorded(db: Database) -> None:
+    add_user(db)
+    token_id, token = add_token(db)
+    first = bearer(db, token)
+    assert first is not None and first.token_use_unrecorded is True
+    with db.transaction() as session:
+        directory.touch_token(session, token_id)
+    again = bearer(db, token)
+    assert again is not None and again.token_use_unrecorded is False  # no write needed for a while
+
+
 def test_first_admin_on_an_empty_database_gets_working_credentials(db: Database) -> None:
     with db.transaction() as session:
         credentials = create_first_admin(session, " Root@Example.TEST ")
