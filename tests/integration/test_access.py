@@ -19,7 +19,8 @@ from werkzeug.test import TestResponse
 from accounts import directory
 from jobs.models import Job
 from tests.conftest import Stack
-from tests.integration.test_api import assert_error, move, submit
+from jobs.enqueue import submit_job
+from tests.integration.test_api import CLOSED_PORT_BROKER, assert_error, move, submit
 from tests.support.accounts import PASSWORD, Account, token_client
 
 pytestmark = pytest.mark.integration
@@ -67,12 +68,25 @@ class Case:
         return not self.rule.startswith("/api/") and self.weakest_role != "public"
 
 
+def unpublished_job(stack: Stack) -> str:
+    """A queued job written straight to the database: no worker can take it before the test acts on it."""
+    with stack.db.transaction() as session:
+        job, _message = submit_job(session, "diagnostics.sleep", {"seconds": 0, "fail_times": 0, "steps": 1})
+    return str(job.id)
+
+
+@pytest.fixture(scope="module")
+def offline_app(stack: Stack) -> Flask:
+    """The app with an unreachable broker: submitted jobs stay queued (their outbox rows wait for a relay)."""
+    return stack.app(broker_url=CLOSED_PORT_BROKER)
+
+
 def _queued_job(stack: Stack, client: FlaskClient) -> str:
-    return f"/api/jobs/{submit(client)}"
+    return f"/api/jobs/{unpublished_job(stack)}"
 
 
 def _failed_job(stack: Stack, client: FlaskClient) -> str:
-    job_id = submit(client)
+    job_id = unpublished_job(stack)
     move(stack, job_id, "failed")
     return f"/api/jobs/{job_id}"
 
@@ -143,9 +157,9 @@ def test_each_role_against_each_endpoint(
         assert job_count(stack) == jobs_before, "a refused request changed something"
 
 
-def test_a_refused_cancel_leaves_the_job_as_it_was(app: Flask, client: FlaskClient,
+def test_a_refused_cancel_leaves_the_job_as_it_was(stack: Stack, app: Flask, client: FlaskClient,
                                                   accounts: dict[str, Account]) -> None:
-    job_id = submit(client)
+    job_id = unpublished_job(stack)
     viewer = token_client(app, accounts["viewer"].token)
     assert_error(viewer.post(f"/api/jobs/{job_id}/cancel"), 403)
     assert client.get(f"/api/jobs/{job_id}").get_json()["state"] == "queued"
@@ -206,12 +220,14 @@ def test_creating_a_user_twice_is_409_and_bad_fields_are_422(admin_client: Flask
 
 # --- audit ---------------------------------------------------------------------------------------
 
-def test_the_job_records_who_submitted_and_who_cancelled_it(app: Flask, accounts: dict[str, Account]) -> None:
+def test_the_job_records_who_submitted_and_who_cancelled_it(
+    offline_app: Flask, accounts: dict[str, Account]
+) -> None:
     operator, admin = accounts["operator"], accounts["admin"]
-    job_id = submit(token_client(app, operator.token))
-    response = token_client(app, admin.token).post(f"/api/jobs/{job_id}/cancel")
+    job_id = submit(token_client(offline_app, operator.token))
+    response = token_client(offline_app, admin.token).post(f"/api/jobs/{job_id}/cancel")
     assert response.status_code == 202
-    job = token_client(app, accounts["viewer"].token).get(f"/api/jobs/{job_id}").get_json()
+    job = token_client(offline_app, accounts["viewer"].token).get(f"/api/jobs/{job_id}").get_json()
     assert job["submitted_by"] == operator.email
     assert [(e["action"], e["by"], e["via"]) for e in job["audit"]] == [
         ("submitted", operator.email, "token:tests"),
@@ -220,8 +236,10 @@ def test_the_job_records_who_submitted_and_who_cancelled_it(app: Flask, accounts
     assert all(re.match(r"\d{4}-\d\d-\d\dT.*Z$", e["at"]) for e in job["audit"])
 
 
-def test_a_retry_is_recorded_with_its_author(stack: Stack, app: Flask, accounts: dict[str, Account]) -> None:
-    operator = token_client(app, accounts["operator"].token)
+def test_a_retry_is_recorded_with_its_author(
+    stack: Stack, offline_app: Flask, accounts: dict[str, Account]
+) -> None:
+    operator = token_client(offline_app, accounts["operator"].token)
     job_id = submit(operator)
     move(stack, job_id, "failed")
     assert operator.post(f"/api/jobs/{job_id}/retry").status_code == 202

@@ -12,7 +12,8 @@ from werkzeug.test import TestResponse
 
 from jobs.models import Job
 from tests.conftest import Stack
-from tests.integration.test_api import assert_error, submit
+from tests.integration.test_access import unpublished_job
+from tests.integration.test_api import assert_error
 from tests.support.accounts import Account, token_client
 
 pytestmark = pytest.mark.integration
@@ -142,9 +143,9 @@ def test_a_forged_csrf_token_is_400(browser: FlaskClient, person: Account) -> No
 
 
 def test_a_session_write_needs_the_csrf_header_and_changes_nothing_without_it(
-    browser: FlaskClient, client: FlaskClient, person: Account
+    stack: Stack, browser: FlaskClient, client: FlaskClient, person: Account
 ) -> None:
-    job_id = submit(client)
+    job_id = unpublished_job(stack)
     assert sign_in(browser, person.email, person.password).status_code == 302
     refused = browser.post(f"/api/jobs/{job_id}/cancel")
     assert_error(refused, 400)
