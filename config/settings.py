@@ -86,6 +86,10 @@ class Settings(BaseModel):
     trusted_proxies: int = Field(0, ge=0, le=5)
     bootstrap_admin_email: str = "admin@localhost"
 
+    max_upload_mb: int = Field(1024, gt=0)
+    etl_chunk_rows: int = Field(50_000, ge=100, le=1_000_000)
+    etl_reject_threshold_pct: float = Field(5.0, ge=0, le=100)
+
     @field_validator("var_dir")
     @classmethod
     def _anchor_var_dir(cls, value: Path) -> Path:
@@ -140,6 +144,10 @@ class Settings(BaseModel):
             if relative and relative != ":memory:":
                 return prefix + str(PROJECT_ROOT / relative)
         return self.database_url
+
+    @property
+    def upload_dir(self) -> Path:
+        return self.var_dir / "uploads"
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,7 +10,15 @@ from jobs.db import Database
 
 
 class JobCancelled(Exception):
-    """Raised at a progress checkpoint after someone asked the job to stop."""
+    """Raised at a progress checkpoint after someone asked the job to stop.
+
+    `result` says what the job had done and kept (say, the rows an import committed) and becomes
+    the cancelled job's result; `str(exc)` becomes its progress message.
+    """
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass

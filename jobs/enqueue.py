@@ -29,13 +29,14 @@ def submit_job(
     *,
     idempotency_key: str | None = None,
     actor: Actor | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> tuple[Job, OutboxMessage]:
     """Add a queued job, its outbox message and who submitted it; publish the message after the commit."""
     if kind not in JOB_KINDS:
         raise UnknownJobKind(kind)
     now = utcnow()
     job = Job(
-        id=uuid.uuid4(),
+        id=job_id or uuid.uuid4(),
         kind=kind,
         state=JobState.QUEUED,
         queue=JOB_KINDS[kind].queue,

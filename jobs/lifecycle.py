@@ -42,7 +42,11 @@ class JobNotFound(LookupError):
 def error_info(exc: BaseException | str, *, kind: str | None = None) -> dict[str, Any]:
     """A readable, JSON-safe description of what went wrong."""
     if isinstance(exc, BaseException):
-        return {"type": kind or type(exc).__name__, "message": str(exc) or type(exc).__name__}
+        info: dict[str, Any] = {"type": kind or type(exc).__name__, "message": str(exc) or type(exc).__name__}
+        details = getattr(exc, "details", None)
+        if isinstance(details, dict):
+            info["details"] = details  # what the job had done when it failed, e.g. an import's summary
+        return info
     return {"type": kind or "Error", "message": exc}
 
 
@@ -211,11 +215,19 @@ def schedule_retry(session: Session, job_id: uuid.UUID | str, attempt: int, erro
     return job
 
 
-def cancel_at_checkpoint(session: Session, job_id: uuid.UUID | str, attempt: int) -> Job:
-    """A running job stops at a progress checkpoint after a cancel request."""
+def cancel_at_checkpoint(
+    session: Session,
+    job_id: uuid.UUID | str,
+    attempt: int,
+    *,
+    result: dict[str, Any] | None = None,
+    message: str | None = None,
+) -> Job:
+    """A running job stops at a progress checkpoint after a cancel request, keeping what it says it kept."""
     job = _load_current(session, job_id, attempt)
     _close_attempt(session, job, AttemptOutcome.CANCELLED)
-    job.progress_message = f"cancelled at {job.progress_done}" + (
+    job.result = result
+    job.progress_message = message or f"cancelled at {job.progress_done}" + (
         f" of {job.progress_total}" if job.progress_total is not None else ""
     )
     _move(job, JobState.CANCELLED)

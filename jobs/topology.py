@@ -49,6 +49,7 @@ JOB_KINDS: dict[str, JobKind] = {
     for kind in (
         JobKind("diagnostics.noop", "diagnostics.noop", "diagnostics"),
         JobKind("diagnostics.sleep", "diagnostics.sleep", "diagnostics"),
+        JobKind("etl.import", "etl.import", "etl"),
     )
 }
 

@@ -68,9 +68,10 @@ class JobTask(Task):
         context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params)
         try:
             result = function(context)
-        except JobCancelled:
+        except JobCancelled as cancelled:
             with db.transaction() as session:
-                lifecycle.cancel_at_checkpoint(session, job_id, attempt)
+                lifecycle.cancel_at_checkpoint(session, job_id, attempt, result=cancelled.result,
+                                               message=str(cancelled) if cancelled.result else None)
             return
         except AttemptSuperseded as exc:
             log.warning("job_id=%s attempt=%s stopped: %s", job_id, attempt, exc)

@@ -88,16 +88,18 @@ class Stack:
 def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     backend = request.param
     with rabbit_vhost() as broker_url:
+        var_dir = tmp_path_factory.mktemp(f"var-{backend}")
         if backend == "sqlite":
             database_url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'jobs.db'}"
-            yield from _stack(backend, database_url, broker_url)
+            yield from _stack(backend, database_url, broker_url, var_dir)
         else:
             with postgres_database() as database_url:
-                yield from _stack(backend, database_url, broker_url)
+                yield from _stack(backend, database_url, broker_url, var_dir)
 
 
-def _stack(backend: str, database_url: str, broker_url: str) -> Iterator[Stack]:
-    env = {**os.environ, **TEST_ENVIRONMENT, "DATABASE_URL": database_url, "BROKER_URL": broker_url}
+def _stack(backend: str, database_url: str, broker_url: str, var_dir: Path) -> Iterator[Stack]:
+    env = {**os.environ, **TEST_ENVIRONMENT, "DATABASE_URL": database_url, "BROKER_URL": broker_url,
+           "VAR_DIR": str(var_dir)}
     settings = load_settings(env)
     upgrade_database(settings)
     db = Database(settings.resolved_database_url)

@@ -39,7 +39,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from webapp import health, login, openapi, pages
-    from webapp.api import accounts, diagnostics, jobs
+    from webapp.api import accounts, diagnostics, etl, jobs
 
-    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, jobs.bp, diagnostics.bp, accounts.bp):
+    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, jobs.bp, diagnostics.bp, etl.bp, accounts.bp):
         app.register_blueprint(blueprint)

@@ -62,7 +62,10 @@ def _http_error_message(error: HTTPException) -> str:
         return CSRF_MESSAGE
     if isinstance(error, RequestEntityTooLarge):
         limit = request.max_content_length
-        return f"the request body is larger than the {limit // 1024} KiB allowed" if limit else "request too large"
+        if not limit:
+            return "request too large"
+        size = f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        return f"the request body is larger than the {size} allowed"
     return error.description or error.name
 
 

@@ -6,6 +6,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from accounts.roles import Role
+from etl.datasets import DATASETS
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
 
@@ -119,6 +120,21 @@ def _schemas() -> dict[str, Any]:
         },
         "Me": {"type": "object", "properties": {"email": {"type": "string"}, "role": {"type": "string"},
                                                 "via": {"type": "string"}}},
+        "ImportSummary": {
+            "type": "object",
+            "properties": {
+                "dataset": {"type": "string"}, "job_id": {"type": "string", "format": "uuid"},
+                "state": {"type": "string"}, "filename": {"type": "string"},
+                **{name: {"type": "integer"} for name in (
+                    "rows_read", "rows_loaded", "rows_inserted", "rows_updated", "rows_unchanged", "rows_rejected",
+                    "size_bytes")},
+                "unknown_columns": {"type": "array", "items": {"type": "string"}},
+                "errors_url": {"type": "string"}, "duration_s": {"type": ["number", "null"]},
+                "encoding": {"type": ["string", "null"]}, "delimiter": {"type": "string"},
+                "compressed": {"type": "boolean"}, "finished": {"type": "boolean"}, "created_at": timestamp,
+                "job": _ref("Job"),
+            },
+        },
         "JobPage": {
             "type": "object",
             "properties": {"items": {"type": "array", "items": _ref("Job")}, "next_cursor": {"type": ["string", "null"]}},
@@ -154,6 +170,36 @@ def _with_access_errors(paths: dict[str, Any]) -> dict[str, Any]:
             if method == "post":
                 responses.setdefault("413", _error("the request body is larger than MAX_REQUEST_KB"))
     return paths
+
+
+def _etl_paths() -> dict[str, Any]:
+    summary = _json(_ref("ImportSummary"), "the import's summary and its job")
+    return {
+        "/api/etl": {"post": {
+            "summary": "Upload a CSV (or .csv.gz) to import into a dataset (operator)",
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["file", "dataset"],
+                "properties": {"file": {"type": "string", "format": "binary"},
+                               "dataset": {"type": "string", "enum": sorted(DATASETS)}}}}}},
+            "responses": {
+                "202": _json(_ref("Job"), "accepted", LOCATION),
+                "413": _error("the file is larger than MAX_UPLOAD_MB"),
+                "422": _error("unknown dataset (the known ones are listed), no file, or a header without a "
+                              "required column (named)"),
+                "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
+            },
+        }},
+        "/api/etl/{job_id}": {"get": {
+            "summary": "An import's summary: rows read, loaded, inserted, updated, unchanged, rejected",
+            "parameters": [JOB_ID], "responses": {"200": summary, "404": _error("no such import")},
+        }},
+        "/api/etl/{job_id}/errors.csv": {"get": {
+            "summary": "The rejected rows: line, column, value, reason (formula-like cells prefixed with ')",
+            "parameters": [JOB_ID],
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                          "404": _error("no such import, or it has not started")},
+        }},
+    }
 
 
 def _account_paths() -> dict[str, Any]:
@@ -235,6 +281,7 @@ def openapi_document() -> dict[str, Any]:
                     "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
                 },
             }},
+            **_etl_paths(),
             **_account_paths(),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Liveness", "security": PUBLIC,

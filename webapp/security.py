@@ -1,9 +1,11 @@
 """Hardened defaults: security headers on every response, cookie flags, body size, proxy trust."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -30,6 +32,23 @@ SECURITY_HEADERS = {
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 HSTS = "max-age=31536000"
+
+
+View = TypeVar("View", bound=Callable[..., Any])
+UPLOAD_ATTRIBUTE = "accepts_uploads"
+
+
+def accepts_uploads(view: View) -> View:
+    """Let the view's request body be as large as MAX_UPLOAD_MB instead of MAX_REQUEST_KB."""
+    setattr(view, UPLOAD_ATTRIBUTE, True)
+    return view
+
+
+def apply_upload_limit() -> None:
+    """Before the body is read (by CSRF or the view): raise the size limit for upload endpoints."""
+    view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    if view is not None and getattr(view, UPLOAD_ATTRIBUTE, False):
+        request.max_content_length = current_app.extensions["jobs"].settings.max_upload_mb * 1024 * 1024
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
@@ -66,4 +85,5 @@ def configure_security(app: Flask, settings: Settings) -> None:
     if settings.trusted_proxies:
         hops = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    app.before_request(apply_upload_limit)
     app.after_request(add_security_headers)

@@ -5,6 +5,7 @@ need to exist in a given state).
 """
 from __future__ import annotations
 
+import io
 import re
 import uuid
 from collections.abc import Callable
@@ -17,6 +18,8 @@ from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
 from accounts import directory
+from etl.errors_report import ErrorsReport
+from etl.storage import errors_path
 from jobs.models import Job
 from tests.conftest import Stack
 from jobs.enqueue import submit_job
@@ -62,6 +65,7 @@ class Case:
     success: int
     path: Callable[[Stack, FlaskClient], str] = lambda _stack, _client: ""
     body: Callable[[], dict | None] = lambda: None
+    form: Callable[[], dict | None] = lambda: None
 
     @property
     def is_page(self) -> bool:
@@ -103,6 +107,11 @@ CASES = [
          lambda: {"seconds": 0}),
     Case("POST", "/api/jobs/<job_id>/cancel", "operator", 202, lambda s, c: _queued_job(s, c) + "/cancel"),
     Case("POST", "/api/jobs/<job_id>/retry", "operator", 202, lambda s, c: _failed_job(s, c) + "/retry"),
+    Case("POST", "/api/etl", "operator", 202, lambda s, c: "/api/etl", form=lambda: {
+        "dataset": "customers", "file": (io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), "c.csv")}),
+    Case("GET", "/api/etl/<job_id>", "viewer", 200, lambda s, c: f"/api/etl/{staged_import(s, c)}"),
+    Case("GET", "/api/etl/<job_id>/errors.csv", "viewer", 200,
+         lambda s, c: f"/api/etl/{staged_import(s, c, with_report=True)}/errors.csv"),
     Case("GET", "/api/users", "admin", 200, lambda s, c: "/api/users"),
     Case("POST", "/api/users", "admin", 201, lambda s, c: "/api/users",
          lambda: {"email": f"new-{uuid.uuid4().hex[:8]}@example.test", "role": "viewer", "password": PASSWORD}),
@@ -127,8 +136,22 @@ def test_every_route_is_in_the_access_table(app: Flask) -> None:
 
 
 def call(client: FlaskClient, case: Case, path: str) -> TestResponse:
-    body = case.body()
+    body, form = case.body(), case.form()
+    if form is not None:
+        return client.open(path, method=case.method, data=form, content_type="multipart/form-data")
     return client.open(path, method=case.method, json=body) if body is not None else client.open(path, method=case.method)
+
+
+def staged_import(stack: Stack, admin_client: FlaskClient, with_report: bool = False) -> str:
+    """An import accepted with the broker unreachable (no worker takes it); optionally with its report started."""
+    offline = stack.client(stack.app(broker_url=CLOSED_PORT_BROKER), "operator")
+    response = offline.post("/api/etl", data={"dataset": "customers", "file": (
+        io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), "c.csv")}, content_type="multipart/form-data")
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job_id = response.get_json()["id"]
+    if with_report:
+        ErrorsReport(errors_path(stack.settings.upload_dir, uuid.UUID(job_id))).truncate(0)
+    return job_id
 
 
 @pytest.mark.parametrize("who", ["anonymous", *ROLES])

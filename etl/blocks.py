@@ -1,0 +1,147 @@
+"""Cutting a CSV byte stream into blocks of whole records, with offsets and physical line numbers.
+
+Record boundaries are the line breaks outside quoted fields (a quote toggles "inside"; a doubled
+quote toggles twice). numpy finds them, the field separators and the NUL bytes of a block in a few
+vectorized passes, so a block's malformed records (wrong field count, NUL bytes) are known with
+their line numbers before polars parses the rest. Every block starts and ends on a record boundary,
+so its end offset is a safe place to resume from.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+import numpy as np
+
+QUOTE, NEWLINE, CR, NUL = 34, 10, 13, 0
+READ_BYTES = 1 << 20
+REJECT_TEXT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RejectedRecord:
+    line: int
+    text: str
+    reason: str
+
+
+@dataclass
+class Block:
+    start: int  # stream offset of the block's first record
+    end: int  # stream offset just after its last record: where the next block starts
+    first_line: int  # physical line number at `start`
+    next_line: int  # physical line number at `end`
+    records: bytes  # the well-formed records as UTF-8, one per line, for the CSV parser
+    lines: np.ndarray  # physical line number of each of those records
+    rejected: list[RejectedRecord] = field(default_factory=list)
+    blank_lines: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        """Records read (blank lines are not records)."""
+        return len(self.lines) + len(self.rejected)
+
+
+def _quote_parity(arr: np.ndarray, carried: int) -> np.ndarray:
+    # uint8 wraps at 256, which keeps the parity and a tenth of the memory of int64.
+    return (np.cumsum(arr == QUOTE, dtype=np.uint8) + carried) & 1
+
+
+def _record_ends(arr: np.ndarray, carried_parity: int) -> tuple[np.ndarray, int]:
+    """Offsets of the line breaks that end records in `arr`, and the quote parity after it."""
+    newlines = np.flatnonzero(arr == NEWLINE)
+    if not (arr == QUOTE).any():
+        return (newlines if carried_parity == 0 else newlines[:0]), carried_parity
+    parity = _quote_parity(arr, carried_parity)
+    return newlines[parity[newlines] == 0], int(parity[-1]) if len(arr) else carried_parity
+
+
+class BlockReader:
+    """Yields blocks of about `rows_per_block` records from `stream`, starting at `start` (a record boundary)."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        start: int,
+        first_line: int,
+        delimiter: str,
+        width: int,
+        encoding: str,
+        rows_per_block: int,
+    ) -> None:
+        self.stream = stream
+        self.offset = start
+        self.line = first_line
+        self.delimiter = ord(delimiter)
+        self.width = width
+        self.encoding = encoding
+        self.rows_per_block = rows_per_block
+
+    def __iter__(self) -> Iterator[Block]:
+        self.stream.seek(self.offset)
+        buffer = bytearray()
+        ends: list[np.ndarray] = []
+        found = 0
+        parity = 0
+        eof = False
+        while True:
+            while found < self.rows_per_block and not eof:
+                piece = self.stream.read(READ_BYTES)
+                if not piece:
+                    eof = True
+                    break
+                piece_ends, parity = _record_ends(np.frombuffer(piece, dtype=np.uint8), parity)
+                ends.append(piece_ends + len(buffer))
+                found += len(piece_ends)
+                buffer += piece
+            all_ends = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+            if eof and buffer and (not len(all_ends) or all_ends[-1] != len(buffer) - 1):
+                buffer += b"\n"  # the last record has no line break
+                all_ends = np.append(all_ends, len(buffer) - 1)
+            if not len(all_ends):
+                return
+            take = all_ends[: self.rows_per_block]
+            cut = int(take[-1]) + 1
+            yield self._block(bytes(buffer[:cut]), take)
+            del buffer[:cut]
+            rest = all_ends[self.rows_per_block:] - cut
+            ends, found = ([rest] if len(rest) else []), len(rest)
+
+    def _block(self, data: bytes, ends: np.ndarray) -> Block:
+        arr = np.frombuffer(data, dtype=np.uint8)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        lengths = ends - starts
+        newlines = np.flatnonzero(arr == NEWLINE)
+        lines = self.line + np.searchsorted(newlines, starts)
+        blank = (lengths == 0) | ((lengths == 1) & (arr[starts] == CR))
+
+        separators = arr == self.delimiter
+        if (arr == QUOTE).any():
+            separators &= _quote_parity(arr, 0) == 0
+        fields = np.bincount(np.searchsorted(ends, np.flatnonzero(separators)), minlength=len(ends)) + 1
+        has_nul = np.zeros(len(ends), dtype=bool)
+        has_nul[np.searchsorted(ends, np.flatnonzero(arr == NUL))] = True
+        ragged = (fields != self.width) & ~blank
+        bad = ragged | has_nul
+        keep = ~(bad | blank)
+
+        rejected = [
+            RejectedRecord(
+                line=int(lines[i]),
+                text=data[starts[i]:ends[i]].decode(self.encoding, errors="replace").rstrip("\r")
+                .replace("\x00", "\\x00")[:REJECT_TEXT_CHARS],
+                reason="contains a NUL byte" if has_nul[i] else
+                f"has {int(fields[i])} fields; the header has {self.width}",
+            )
+            for i in np.flatnonzero(bad)
+        ]
+        records = data if keep.all() else b"".join(data[s:e + 1] for s, e in zip(starts[keep], ends[keep], strict=True))
+        if self.encoding != "utf-8":
+            records = records.decode(self.encoding).encode("utf-8")
+        block = Block(start=self.offset, end=self.offset + len(data), first_line=self.line,
+                      next_line=self.line + len(newlines), records=records, lines=lines[keep],
+                      rejected=rejected, blank_lines=int(blank.sum()))
+        self.offset, self.line = block.end, block.next_line
+        return block

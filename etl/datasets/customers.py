@@ -1,0 +1,16 @@
+"""Customers: one row per customer id."""
+from etl.spec import Column, ColumnType, DatasetSpec
+
+CUSTOMERS = DatasetSpec(
+    name="customers",
+    table="customers",
+    description="customer_id, name, email, country, tax_id (optional)",
+    columns=(
+        Column("customer_id", ColumnType.INTEGER, minimum=1),
+        Column("name", ColumnType.TEXT),
+        Column("email", ColumnType.EMAIL),
+        Column("country", ColumnType.COUNTRY),
+        Column("tax_id", ColumnType.TEXT, required=False, max_length=64),
+    ),
+    key=("customer_id",),
+)

@@ -1,0 +1,68 @@
+"""Accepting an upload: check its header against the dataset, then write the job and its import together."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import BinaryIO
+
+from sqlalchemy.orm import Session
+
+from etl.csv_format import CsvFormatError, inspect_csv
+from etl.datasets import DATASETS
+from etl.header_map import HeaderError, map_header
+from etl.models import ImportRun
+from etl.storage import store_upload
+from jobs.audit import Actor
+from jobs.enqueue import submit_job
+from jobs.models import Job, OutboxMessage
+
+MAX_FILENAME = 255
+
+
+class UploadRejected(ValueError):
+    """The upload cannot become an import; `field` is the form field to blame."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def check_dataset(name: str | None) -> str:
+    if not name:
+        raise UploadRejected("dataset", f"required; one of {', '.join(sorted(DATASETS))}")
+    if name not in DATASETS:
+        raise UploadRejected("dataset", f"unknown dataset {name!r}; known: {', '.join(sorted(DATASETS))}")
+    return name
+
+
+def stage_upload(source: BinaryIO, dataset: str, upload_dir: Path) -> tuple[uuid.UUID, Path, ImportRun]:
+    """Store the file under a new job id and read its header; UploadRejected (file removed) if it is unusable."""
+    job_id = uuid.uuid4()
+    path = store_upload(source, upload_dir, job_id)
+    try:
+        fmt = inspect_csv(path)
+        columns = map_header(DATASETS[dataset], fmt.header)
+    except (CsvFormatError, HeaderError) as error:
+        path.unlink(missing_ok=True)
+        raise UploadRejected("file", str(error)) from None
+    run = ImportRun(
+        job_id=job_id, dataset=dataset, filename="", stored_path=str(path), size_bytes=path.stat().st_size,
+        compressed=fmt.compressed, encoding=None, delimiter=fmt.delimiter, header=list(fmt.header),
+        unknown_columns=list(columns.unknown_columns), data_offset=fmt.data_offset, offset=fmt.data_offset, line=2,
+        errors_bytes=0, rows_read=0, rows_inserted=0, rows_updated=0, rows_unchanged=0, rows_rejected=0,
+        finished=False,
+    )
+    return job_id, path, run
+
+
+def submit_import(
+    session: Session, run: ImportRun, filename: str, actor: Actor | None
+) -> tuple[Job, OutboxMessage]:
+    """Add the import job and its ImportRun in the caller's transaction."""
+    job, message = submit_job(session, "etl.import", {"dataset": run.dataset, "filename": filename[:MAX_FILENAME]},
+                              actor=actor, job_id=run.job_id)
+    run.filename = filename[:MAX_FILENAME]
+    session.add(run)
+    session.flush()
+    return job, message

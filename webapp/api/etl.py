@@ -1,0 +1,101 @@
+"""CSV imports: upload (multipart `file` + `dataset`), summary, and the rejected rows as CSV."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file
+from sqlalchemy.orm import Session
+
+from accounts.roles import Role
+from etl.importer import summary
+from etl.models import ImportRun
+from etl.storage import errors_path
+from etl.submit import UploadRejected, check_dataset, stage_upload, submit_import
+from jobs.models import Job
+from webapp.access import current_actor, requires
+from webapp.api.jobs import accepted, parse_job_id
+from webapp.errors import ApiError
+from webapp.rate_limits import submit_rate_limits
+from webapp.runtime import runtime
+from webapp.security import accepts_uploads
+from webapp.serializers import iso, job_to_dict
+
+bp = Blueprint("etl_api", __name__, url_prefix="/api/etl")
+
+
+def rejected(error: UploadRejected) -> ApiError:
+    return ApiError(422, "the upload cannot be imported", [{"field": error.field, "reason": error.reason}])
+
+
+def accept_upload(dataset_field: str | None, upload: Any) -> Job:
+    """Check the form, store the file, write the job; UploadRejected naming the field at fault."""
+    dataset = check_dataset(dataset_field)
+    if upload is None or not upload.filename:
+        raise UploadRejected("file", "required: the CSV file to import (.csv or .csv.gz)")
+    rt = runtime()
+    job_id, path, run = stage_upload(upload.stream, dataset, rt.settings.upload_dir)
+    try:
+        with rt.db.transaction() as session:
+            job, message = submit_import(session, run, Path(upload.filename).name, current_actor())
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    assert job.id == job_id
+    rt.publisher.publish_after_commit(message)
+    return job
+
+
+@bp.post("")
+@requires(Role.OPERATOR)
+@accepts_uploads
+@submit_rate_limits
+def upload_csv() -> Response:
+    try:
+        job = accept_upload(request.form.get("dataset"), request.files.get("file"))
+    except UploadRejected as error:
+        raise rejected(error) from None
+    return accepted(job)
+
+
+def import_or_404(session: Session, raw_id: str) -> ImportRun:
+    run = session.get(ImportRun, parse_job_id(raw_id))
+    if run is None:
+        raise ApiError(404, f"no import with job id {raw_id!r}")
+    return run
+
+
+def import_to_dict(run: ImportRun, job: Job) -> dict[str, Any]:
+    duration = job.result.get("duration_s") if job.result else None
+    return summary(run, duration) | {
+        "job_id": str(run.job_id),
+        "state": job.state,
+        "filename": run.filename,
+        "size_bytes": run.size_bytes,
+        "encoding": run.encoding,
+        "delimiter": run.delimiter,
+        "compressed": run.compressed,
+        "finished": run.finished,
+        "created_at": iso(run.created_at),
+    }
+
+
+@bp.get("/<job_id>")
+def get_import(job_id: str) -> Response:
+    with runtime().db.read_session() as session:
+        run = import_or_404(session, job_id)
+        job = session.get(Job, run.job_id)
+        assert job is not None
+        return jsonify(import_to_dict(run, job) | {"job": job_to_dict(job)})
+
+
+@bp.get("/<job_id>/errors.csv")
+def get_errors_csv(job_id: str) -> Response:
+    with runtime().db.read_session() as session:
+        run = import_or_404(session, job_id)
+    path = errors_path(runtime().settings.upload_dir, uuid.UUID(str(run.job_id)))
+    if not path.exists():
+        raise ApiError(404, "the import has not started yet; its errors report does not exist")
+    return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{run.job_id}-errors.csv",
+                     max_age=0)
