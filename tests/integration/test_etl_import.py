@@ -1,0 +1,307 @@
+"""CSV imports end to end: upload through the API, a real `celery worker` on the `etl` queue, SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+
+from tests.conftest import Stack
+from tests.integration.test_api import assert_error
+from tests.support.accounts import token_client
+from tests.support.api import get_job, wait_for_job, wait_for_state
+from tests.support.csv_files import ORDERS_HEADER, order_line, write_orders
+from tests.support.processes import CeleryWorker
+
+pytestmark = pytest.mark.integration
+
+CHUNK_ROWS = 5_000
+
+
+@pytest.fixture(scope="module")
+def etl_env(stack: Stack) -> dict[str, str]:
+    return {**stack.env, "ETL_CHUNK_ROWS": str(CHUNK_ROWS)}
+
+
+class EtlWorkers:
+    """The one `celery worker -Q etl` of this module's tests; a test may kill it, the next one gets a new one."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir = env, log_dir
+        self.current: CeleryWorker | None = None
+
+    def ensure(self) -> CeleryWorker:
+        if self.current is None or self.current._died():
+            self.current = CeleryWorker(self.env, self.log_dir, queues="etl", concurrency=1).start()
+        return self.current
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()
+
+
+@pytest.fixture(scope="module")
+def etl_workers(stack: Stack, etl_env: dict[str, str]) -> Iterator[EtlWorkers]:
+    workers = EtlWorkers(etl_env, stack.log_dir)
+    yield workers
+    workers.stop()
+
+
+@pytest.fixture
+def etl_worker(etl_workers: EtlWorkers) -> CeleryWorker:
+    return etl_workers.ensure()
+
+
+@pytest.fixture(scope="module")
+def etl_app(stack: Stack) -> Flask:
+    return stack.app(etl_chunk_rows=CHUNK_ROWS)
+
+
+@pytest.fixture
+def api(stack: Stack, etl_app: Flask) -> FlaskClient:
+    return token_client(etl_app, stack.account("operator").token)
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(stack: Stack) -> None:
+    with stack.db.transaction() as session:
+        session.execute(text("DELETE FROM orders"))
+        session.execute(text("DELETE FROM customers"))
+
+
+def upload(api: FlaskClient, content: bytes, dataset: str = "orders", filename: str = "data.csv") -> Any:
+    return api.post("/api/etl", data={"dataset": dataset, "file": (io.BytesIO(content), filename)},
+                    content_type="multipart/form-data")
+
+
+def import_file(api: FlaskClient, content: bytes, dataset: str = "orders", state: str = "succeeded",
+                filename: str = "data.csv", timeout: float = 60) -> dict[str, Any]:
+    response = upload(api, content, dataset, filename)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    job = wait_for_state(api, response.get_json()["id"], state, timeout=timeout)
+    return job
+
+
+def errors_csv(api: FlaskClient, job_id: str) -> list[dict[str, str]]:
+    response = api.get(f"/api/etl/{job_id}/errors.csv")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    return list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+
+
+def table_rows(stack: Stack, sql: str) -> list[tuple]:
+    with stack.db.read_session() as session:
+        return [tuple(row) for row in session.execute(text(sql))]
+
+
+def orders_file(rows: int, extra: list[str] | None = None, start: int = 1) -> bytes:
+    lines = [ORDERS_HEADER, *(order_line(i) for i in range(start, start + rows)), *(extra or [])]
+    return ("\n".join(lines) + "\n").encode()
+
+
+# --- the known bad rows --------------------------------------------------------------------------
+
+BAD_ROWS = [  # (line text, column named in the report, reason fragment)
+    ("9001,2026-02-30,a@example.test,SKU-1,1,1.00,EUR,DE", "order_date", "not a date"),
+    ("9002,2026-02-01,a@example.test,SKU-1,-3,1.00,EUR,DE", "quantity", "at least 1"),
+    ("9003,2026-02-01,a@example.test,SKU-1,1,1.00,XYZ,DE", "currency", "ISO 4217"),
+    (",2026-02-01,a@example.test,SKU-1,1,1.00,EUR,DE", "order_id", "required"),
+    ("9005,2026-02-01,a@example.test,SKU-1", "", "has 4 fields; the header has 8"),
+    ("9006,2026-02-01,a@exa\x00mple.test,SKU-1,1,1.00,EUR,DE", "", "NUL byte"),
+    ("9007,2026-02-01,=HYPERLINK(evil),SKU-1,1,1.00,EUR,DE", "customer_email", "not an email"),
+    (order_line(5), "order_id,sku", "duplicate key"),  # line 6 of the file has the same key
+]
+
+
+def test_an_import_with_known_bad_rows_reports_each_one(stack: Stack, api: FlaskClient,
+                                                       etl_worker: CeleryWorker) -> None:
+    good = 400
+    content = orders_file(good, [line for line, _column, _reason in BAD_ROWS])
+    job = import_file(api, content)
+    result = job["result"]
+    assert result["dataset"] == "orders"
+    assert (result["rows_read"], result["rows_loaded"], result["rows_inserted"], result["rows_rejected"]) == (
+        good + len(BAD_ROWS), good, good, len(BAD_ROWS))
+    assert result["rows_updated"] == 0 and result["errors_url"] == f"/api/etl/{job['id']}/errors.csv"
+    assert table_rows(stack, "SELECT count(*), count(DISTINCT order_id) FROM orders") == [(good, good)]
+
+    report = errors_csv(api, job["id"])
+    first_bad_line = good + 2  # header is line 1
+    for offset, (_line, column, reason) in enumerate(BAD_ROWS):
+        rows = [row for row in report if int(row["line"]) == first_bad_line + offset]
+        assert rows, f"line {first_bad_line + offset} ({reason}) is missing from the report"
+        assert any(row["column"] == column and reason in row["reason"] for row in rows), rows
+    hyperlink = next(row for row in report if row["column"] == "customer_email")
+    assert hyperlink["value"] == "'=HYPERLINK(evil)"  # as it was in the file, defused for spreadsheets
+    nul = next(row for row in report if "NUL" in row["reason"])
+    assert "\x00" not in nul["value"]
+
+    summary = api.get(f"/api/etl/{job['id']}").get_json()
+    assert summary["rows_rejected"] == len(BAD_ROWS) and summary["state"] == "succeeded"
+    assert summary["finished"] is True and summary["encoding"] == "utf-8" and summary["delimiter"] == ","
+
+
+def test_existing_rows_are_updated_or_left_alone_and_a_reimport_changes_nothing(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    import_file(api, orders_file(100))
+    changed = [line.replace(",EUR,", ",USD,").replace(",JPY,", ",USD,").replace(",GBP,", ",USD,")
+               .replace(",KWD,", ",USD,") for line in (order_line(i) for i in range(1, 11))]
+    # 10 known rows with another currency (updated), 90 identical (unchanged), 50 new (inserted)
+    content = ("\n".join([ORDERS_HEADER, *changed, *(order_line(i) for i in range(11, 151))]) + "\n").encode()
+    result = import_file(api, content)["result"]
+    updated = sum(1 for i in range(1, 11) if ",USD," not in order_line(i))
+    assert (result["rows_inserted"], result["rows_updated"], result["rows_unchanged"]) == (
+        50, updated, 100 - updated)
+
+    again = import_file(api, content)["result"]
+    assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 150)
+    assert table_rows(stack, "SELECT count(*) FROM orders") == [(150,)]
+
+
+def test_latin1_semicolons_any_header_order_and_unknown_columns(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    content = ("NAME;Customer_ID;Email;loyalty_tier;Country\n"
+               "Jürgen Müller;1;JM@Example.test;gold;de\n"
+               "José Núñez;2;jose@example.test;;es\n"
+               "Ørsted A/S;3;ir@orsted.test;;DK\n").encode("latin-1")
+    job = import_file(api, content, dataset="customers")
+    assert job["result"]["unknown_columns"] == ["loyalty_tier"]
+    assert job["result"]["rows_inserted"] == 3
+    assert api.get(f"/api/etl/{job['id']}").get_json()["encoding"] == "latin-1"
+    assert table_rows(stack, "SELECT customer_id, name, email, country, tax_id FROM customers ORDER BY 1") == [
+        (1, "Jürgen Müller", "jm@example.test", "DE", None),
+        (2, "José Núñez", "jose@example.test", "ES", None),
+        (3, "Ørsted A/S", "ir@orsted.test", "DK", None),
+    ]
+
+
+def test_gzip_with_a_bom_tabs_and_quoted_fields(stack: Stack, api: FlaskClient, etl_worker: CeleryWorker) -> None:
+    body = ("\ufeffcustomer_id\tname\temail\tcountry\ttax_id\n"
+            '1\t"Łódź Trading, ""Ltd"""\tlodz@example.test\tPL\tPL123\n'
+            '2\t"Two\nLines GmbH"\ttwo@example.test\tDE\t\n'
+            "3\tThird\tthird@example.test\tde\t\n")
+    job = import_file(api, gzip.compress(body.encode("utf-8")), dataset="customers", filename="c.csv.gz")
+    assert job["result"]["rows_inserted"] == 3 and job["result"]["rows_rejected"] == 0
+    assert table_rows(stack, "SELECT name, tax_id FROM customers ORDER BY customer_id") == [
+        ('Łódź Trading, "Ltd"', "PL123"), ("Two\nLines GmbH", None), ("Third", None)]
+
+
+def test_a_line_number_counts_physical_lines_after_a_multiline_field(
+    api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    body = ("customer_id,name,email,country\n"
+            '1,"Multi\nline\nname",m@example.test,DE\n'
+            "2,Bad Country,b@example.test,XX\n")
+    job = import_file(api, body.encode(), dataset="customers", state="failed")  # 1 of 2 rejected: 50 % > 5 %
+    assert [(r["line"], r["column"]) for r in errors_csv(api, job["id"])] == [("5", "country")]
+
+
+# --- upload refusals -----------------------------------------------------------------------------
+
+def test_an_unknown_dataset_is_422_listing_the_known_ones(stack: Stack, api: FlaskClient) -> None:
+    error = assert_error(upload(api, orders_file(1), dataset="invoices"), 422)
+    assert error["fields"][0]["field"] == "dataset"
+    assert "customers" in error["fields"][0]["reason"] and "orders" in error["fields"][0]["reason"]
+
+
+def stored_uploads(stack: Stack) -> set[Path]:
+    return set(stack.settings.upload_dir.glob("*")) if stack.settings.upload_dir.exists() else set()
+
+
+def test_a_missing_required_column_is_422_naming_it_and_keeps_no_file(stack: Stack, api: FlaskClient) -> None:
+    before = stored_uploads(stack)
+    content = b"order_id,order_date,customer_email,sku,quantity,currency,country\n1,2026-01-01,a@b.co,S,1,EUR,DE\n"
+    error = assert_error(upload(api, content), 422)
+    assert error["fields"] == [{"field": "file", "reason": "missing required column(s): unit_price"}]
+    assert stored_uploads(stack) == before
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [(b"", "empty"), (b"\x00\x01\x02\x03" * 100, "NUL"), (b"\n\n", "blank")],
+    ids=["empty", "binary", "blank-header"],
+)
+def test_an_unreadable_file_is_422(api: FlaskClient, content: bytes, reason: str) -> None:
+    error = assert_error(upload(api, content), 422)
+    assert error["fields"][0]["field"] == "file" and reason in error["fields"][0]["reason"]
+
+
+def test_no_file_is_422(api: FlaskClient) -> None:
+    response = api.post("/api/etl", data={"dataset": "orders"}, content_type="multipart/form-data")
+    assert assert_error(response, 422)["fields"][0]["field"] == "file"
+
+
+def test_a_file_over_max_upload_mb_is_413_and_leaves_nothing(stack: Stack, tmp_path: Path) -> None:
+    app = stack.app(max_upload_mb=1)
+    client = token_client(app, stack.account("operator").token)
+    before = stored_uploads(stack)
+    big = write_orders(tmp_path / "big.csv", 30_000).read_bytes()
+    assert len(big) > 1024 * 1024
+    error = assert_error(upload(client, big), 413)
+    assert "1 MiB" in error["message"]
+    assert stored_uploads(stack) == before
+
+
+# --- thresholds, cancel and crashes --------------------------------------------------------------
+
+def test_too_many_rejects_fail_the_job_and_keep_the_report(stack: Stack, api: FlaskClient,
+                                                           etl_worker: CeleryWorker) -> None:
+    bad = [f"{9000 + i},not-a-date,a@example.test,SKU-1,1,1.00,EUR,DE" for i in range(10)]
+    job = import_file(api, orders_file(90, bad), state="failed")
+    assert job["error"]["type"] == "TooManyRejects"
+    assert "10 of 100 rows (10.0 %)" in job["error"]["message"] and "90 valid rows are committed" in job["error"]["message"]
+    assert job["error"]["details"]["rows_loaded"] == 90
+    assert len(errors_csv(api, job["id"])) == 10
+    assert table_rows(stack, "SELECT count(*) FROM orders") == [(90,)]
+
+
+@pytest.fixture
+def big_orders(tmp_path: Path) -> bytes:
+    return write_orders(tmp_path / "big.csv", 200_000, extra_lines=["1,2026-01-01,x@example.test"]).read_bytes()
+
+
+def test_a_worker_killed_mid_import_resumes_without_duplicates(
+    stack: Stack, api: FlaskClient, etl_workers: EtlWorkers, big_orders: bytes
+) -> None:
+    worker = etl_workers.ensure()
+    response = upload(api, big_orders)
+    assert response.status_code == 202
+    job_id = response.get_json()["id"]
+    wait_for_job(api, job_id, lambda j: j["state"] == "running" and 2 * CHUNK_ROWS <= j["progress"]["done"],
+                 timeout=60, what="the import to commit a few chunks")
+    worker.kill_all()
+    partial = table_rows(stack, "SELECT count(*) FROM orders")[0][0]
+    assert 0 < partial < 200_000, "the kill came too late to interrupt the import"
+    etl_workers.ensure()  # a new worker gets the redelivered message
+    job = wait_for_state(api, job_id, "succeeded", timeout=120)
+    assert [attempt["outcome"] for attempt in job["attempt_history"]] == ["lost", "succeeded"]
+    result = job["result"]
+    assert (result["rows_read"], result["rows_inserted"], result["rows_updated"], result["rows_rejected"]) == (
+        200_001, 200_000, 0, 1)
+    assert table_rows(stack, "SELECT count(*), count(DISTINCT order_id) FROM orders") == [(200_000, 200_000)]
+    assert len(errors_csv(api, job_id)) == 1  # the rejected row is reported once, not once per attempt
+
+
+def test_cancel_stops_at_a_chunk_boundary_and_keeps_what_is_committed(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker, big_orders: bytes
+) -> None:
+    response = upload(api, big_orders)
+    job_id = response.get_json()["id"]
+    wait_for_job(api, job_id, lambda j: j["state"] == "running" and j["progress"]["done"] >= CHUNK_ROWS,
+                 timeout=60, what="the import to commit a chunk")
+    assert api.post(f"/api/jobs/{job_id}/cancel").status_code == 202
+    job = wait_for_state(api, job_id, "cancelled", timeout=60)
+    committed = table_rows(stack, "SELECT count(*) FROM orders")[0][0]
+    assert job["result"]["cancelled"] is True
+    assert job["result"]["rows_loaded"] == committed and committed % CHUNK_ROWS == 0 and committed < 200_000
+    assert f"the {committed} rows loaded so far stay committed" in job["progress"]["message"]
+    assert get_job(api, job_id)["state"] == "cancelled"
