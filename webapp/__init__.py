@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from accounts.roles import Role
 from config.logging_setup import configure_logging
 from config.settings import Settings, get_settings
 from webapp.access import register_access_policy
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings)
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keys in the contract's order
+    app.jinja_env.globals["Role"] = Role
     configure_security(app, settings)
     register_extensions(app, settings)
     register_blueprints(app)
@@ -38,8 +40,8 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import health, login, openapi, pages
+    from webapp import health, imports, login, openapi, pages
     from webapp.api import accounts, diagnostics, etl, jobs
 
-    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, jobs.bp, diagnostics.bp, etl.bp, accounts.bp):
+    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, imports.bp, jobs.bp, diagnostics.bp, etl.bp, accounts.bp):
         app.register_blueprint(blueprint)

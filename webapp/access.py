@@ -134,6 +134,11 @@ def _load_session_user(user_id: str) -> SessionUser | None:
         return SessionUser(identity_of(user))
 
 
+def _template_identity() -> dict[str, Identity | None]:
+    return {"identity": g.get("identity")}
+
+
 def register_access_policy(app: Flask) -> None:
     """Install the hook first, so that rate limits (keyed by identity) run after it."""
     app.before_request(enforce_access)
+    app.context_processor(_template_identity)

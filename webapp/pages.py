@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from jobs.models import Job
 from jobs.states import JobState
-from webapp.access import current_identity
 from webapp.runtime import runtime
 
 bp = Blueprint("pages", __name__)
@@ -17,4 +16,4 @@ def home() -> str:
     with runtime().db.read_session() as session:
         counts = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
     states = [(state.value, counts.get(state.value, 0)) for state in JobState]
-    return render_template("home.html", identity=current_identity(), states=states)
+    return render_template("home.html", states=states)

@@ -112,6 +112,10 @@ CASES = [
     Case("GET", "/api/etl/<job_id>", "viewer", 200, lambda s, c: f"/api/etl/{staged_import(s, c)}"),
     Case("GET", "/api/etl/<job_id>/errors.csv", "viewer", 200,
          lambda s, c: f"/api/etl/{staged_import(s, c, with_report=True)}/errors.csv"),
+    Case("GET", "/imports", "viewer", 200, lambda s, c: "/imports"),
+    Case("GET", "/imports/new", "operator", 200, lambda s, c: "/imports/new"),
+    Case("POST", "/imports/new", "operator", 303, lambda s, c: "/imports/new", form=lambda: {
+        "dataset": "customers", "file": (io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), "c.csv")}),
     Case("GET", "/api/users", "admin", 200, lambda s, c: "/api/users"),
     Case("POST", "/api/users", "admin", 201, lambda s, c: "/api/users",
          lambda: {"email": f"new-{uuid.uuid4().hex[:8]}@example.test", "role": "viewer", "password": PASSWORD}),
@@ -173,6 +177,9 @@ def test_each_role_against_each_endpoint(
         error = assert_error(response, 401)
         assert "token" in error["message"]
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    elif case.is_page:
+        assert response.status_code == 403 and response.mimetype == "text/html"
+        assert f"needs the {case.weakest_role} role" in response.get_data(as_text=True)
     else:
         error = assert_error(response, 403)
         assert case.weakest_role in error["message"]

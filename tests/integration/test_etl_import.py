@@ -305,3 +305,48 @@ def test_cancel_stops_at_a_chunk_boundary_and_keeps_what_is_committed(
     assert job["result"]["rows_loaded"] == committed and committed % CHUNK_ROWS == 0 and committed < 200_000
     assert f"the {committed} rows loaded so far stay committed" in job["progress"]["message"]
     assert get_job(api, job_id)["state"] == "cancelled"
+
+
+# --- the form ------------------------------------------------------------------------------------
+
+def test_the_import_form_shows_errors_beside_the_field_and_redirects_on_success(
+    stack: Stack, etl_app: Flask, etl_worker: CeleryWorker
+) -> None:
+    from tests.integration.test_sign_in import csrf_token, sign_in
+
+    person = stack.account("operator")
+    browser = etl_app.test_client()
+    assert sign_in(browser, person.email, person.password).status_code == 302
+    form = browser.get("/imports/new")
+    assert form.status_code == 200 and 'enctype="multipart/form-data"' in form.get_data(as_text=True)
+    token = csrf_token(form)
+
+    bad = browser.post("/imports/new", data={"csrf_token": token, "dataset": "orders",
+                                             "file": (io.BytesIO(b"order_id,sku\n1,A\n"), "o.csv")},
+                       content_type="multipart/form-data")
+    assert bad.status_code == 422
+    page = bad.get_data(as_text=True)
+    assert 'id="file-error"' in page and "missing required column(s): order_date" in page
+    assert 'aria-describedby="file-error"' in page
+
+    good = browser.post("/imports/new", data={"csrf_token": token, "dataset": "orders",
+                                              "file": (io.BytesIO(orders_file(3)), "o.csv")},
+                        content_type="multipart/form-data")
+    assert good.status_code == 303 and good.headers["Location"].startswith("/imports?new=")
+    job_id = good.headers["Location"].split("=", 1)[1]
+    wait_for_state(token_client(etl_app, person.token), job_id, "succeeded")
+    listing = browser.get("/imports").get_data(as_text=True)
+    assert "o.csv" in listing and f"/api/etl/{job_id}/errors.csv" in listing
+
+
+def test_the_import_form_refuses_a_post_without_csrf_token(stack: Stack, etl_app: Flask) -> None:
+    from tests.integration.test_sign_in import sign_in
+
+    person = stack.account("operator")
+    browser = etl_app.test_client()
+    sign_in(browser, person.email, person.password)
+    before = stored_uploads(stack)
+    response = browser.post("/imports/new", data={"dataset": "orders", "file": (io.BytesIO(orders_file(3)), "o.csv")},
+                            content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert stored_uploads(stack) == before
