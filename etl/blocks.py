@@ -97,19 +97,21 @@ class BlockReader:
                 found += len(piece_ends)
                 buffer += piece
             all_ends = np.concatenate(ends) if ends else np.empty(0, dtype=np.int64)
+            added_newline = False
             if eof and buffer and (not len(all_ends) or all_ends[-1] != len(buffer) - 1):
-                buffer += b"\n"  # the last record has no line break
+                buffer += b"\n"  # the last record has no line break: give it one, but not in the offsets
                 all_ends = np.append(all_ends, len(buffer) - 1)
+                added_newline = True
             if not len(all_ends):
                 return
             take = all_ends[: self.rows_per_block]
             cut = int(take[-1]) + 1
-            yield self._block(bytes(buffer[:cut]), take)
+            yield self._block(bytes(buffer[:cut]), take, added_newline and cut == len(buffer))
             del buffer[:cut]
             rest = all_ends[self.rows_per_block:] - cut
             ends, found = ([rest] if len(rest) else []), len(rest)
 
-    def _block(self, data: bytes, ends: np.ndarray) -> Block:
+    def _block(self, data: bytes, ends: np.ndarray, added_newline: bool = False) -> Block:
         arr = np.frombuffer(data, dtype=np.uint8)
         starts = np.concatenate(([0], ends[:-1] + 1))
         lengths = ends - starts
@@ -140,7 +142,7 @@ class BlockReader:
         records = data if keep.all() else b"".join(data[s:e + 1] for s, e in zip(starts[keep], ends[keep], strict=True))
         if self.encoding != "utf-8":
             records = records.decode(self.encoding).encode("utf-8")
-        block = Block(start=self.offset, end=self.offset + len(data), first_line=self.line,
+        block = Block(start=self.offset, end=self.offset + len(data) - added_newline, first_line=self.line,
                       next_line=self.line + len(newlines), records=records, lines=lines[keep],
                       rejected=rejected, blank_lines=int(blank.sum()))
         self.offset, self.line = block.end, block.next_line

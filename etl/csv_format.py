@@ -71,7 +71,10 @@ def inspect_csv(path: Path) -> CsvFormat:
     if not text.strip():
         raise CsvFormatError("the file is empty or its first line is blank; the first line must name the columns")
     delimiter = _guess_delimiter(text)
-    header = tuple(next(csv.reader(io.StringIO(text), delimiter=delimiter)))
+    try:
+        header = tuple(next(csv.reader(io.StringIO(text), delimiter=delimiter)))
+    except csv.Error as error:
+        raise CsvFormatError(f"the header line cannot be read ({error}); lines must end with \\n or \\r\\n") from None
     return CsvFormat(compressed=compressed, encoding=encoding, delimiter=delimiter,
                      header=tuple(name.strip() for name in header), data_offset=min(end + 1, len(head)))
 

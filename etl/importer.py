@@ -21,7 +21,7 @@ from etl.csv_format import body_encoding, open_binary
 from etl.datasets import DATASETS
 from etl.errors_report import ErrorsReport, rows_of
 from etl.header_map import HeaderMap, map_header
-from etl.load import load_rows
+from etl.load import ChunkLoader
 from etl.models import ImportRun
 from etl.spec import DatasetSpec
 from etl.storage import errors_path
@@ -116,9 +116,9 @@ def summary(run: ImportRun, duration_s: float | None = None) -> dict[str, Any]:
             "errors_url": errors_url(run.job_id), "duration_s": duration_s}
 
 
-def _commit_chunk(session: Session, ctx: JobContext, spec: DatasetSpec, block: Block, valid: pl.DataFrame,
+def _commit_chunk(session: Session, ctx: JobContext, loader: ChunkLoader, block: Block, valid: pl.DataFrame,
                   rejected: int, errors_bytes: int) -> tuple[ImportRun, bool]:
-    counts = load_rows(session, spec, valid.drop(LINE))
+    counts = loader.load(session, valid.drop(LINE))
     run = session.get(ImportRun, ctx.job_id, with_for_update=True)
     assert run is not None
     run.rows_read += block.rows_read
@@ -152,12 +152,13 @@ def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
     report = ErrorsReport(errors_path(options.upload_dir, ctx.job_id))
     report.truncate(run.errors_bytes)
     seen = _rebuild_seen_keys(run, columns, spec, options) if run.offset > run.data_offset else SeenKeys()
+    loader = ChunkLoader(spec)
     with open_binary(Path(run.stored_path), run.compressed) as stream:
         for block in _blocks(run, columns, stream, run.offset, run.line, options.rows_per_chunk):
             checked = drop_duplicate_keys(spec, check_chunk(spec, parse_block(block, run, columns, spec)), seen)
             errors_bytes = report.append(rows_of(block.rejected, checked.errors))
             with ctx.db.transaction() as session:
-                run, cancel = _commit_chunk(session, ctx, spec, block, checked.valid,
+                run, cancel = _commit_chunk(session, ctx, loader, block, checked.valid,
                                             len(block.rejected) + checked.rejected_rows, errors_bytes)
             if cancel:
                 raise JobCancelled(

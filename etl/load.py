@@ -1,7 +1,11 @@
 """Upserting a chunk of valid rows into a dataset's table, counting inserts, updates and unchanged rows.
 
-PostgreSQL: COPY into a temporary staging table, then one INSERT … ON CONFLICT DO UPDATE whose
-WHERE skips rows that would not change; RETURNING (xmax = 0) tells inserts from updates.
+PostgreSQL: first, optimistically, a COPY straight into the table inside a savepoint: when no key
+of the chunk exists yet (a first import), that is the whole load, at raw COPY speed. When the COPY
+hits an existing key, the savepoint is rolled back and the chunk goes through a temporary staging
+table and one INSERT … ON CONFLICT DO UPDATE whose WHERE skips rows that would not change;
+RETURNING (xmax = 0) tells inserts from updates. After such a chunk the loader stops trying the
+optimistic path for the rest of the import (a re-import would fail every COPY).
 SQLite: one executemany of INSERT … ON CONFLICT DO UPDATE … WHERE; the table's row count before
 and after (the transaction holds the write lock) gives the inserts, total_changes the rest.
 Identifiers come from the dataset specs (code, not input).
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import polars as pl
+from psycopg.errors import UniqueViolation
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -39,20 +44,38 @@ def _upsert_tail(spec: DatasetSpec, null_safe_distinct: str) -> str:
             f"WHERE {_changed(spec, null_safe_distinct)}")
 
 
-def load_postgresql(session: Session, spec: DatasetSpec, rows: pl.DataFrame) -> LoadCounts:
+def _copy(cursor: object, table: str, columns: str, payload: bytes) -> None:
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)") as copy:  # type: ignore[attr-defined]
+        copy.write(payload)
+
+
+def _copy_new_rows(cursor: object, spec: DatasetSpec, columns: str, payload: bytes) -> bool:
+    """COPY straight into the table; False (and nothing written) if a key already exists."""
+    cursor.execute("SAVEPOINT etl_copy")  # type: ignore[attr-defined]
+    try:
+        _copy(cursor, spec.table, columns, payload)
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT etl_copy")  # type: ignore[attr-defined]
+        return False
+    cursor.execute("RELEASE SAVEPOINT etl_copy")  # type: ignore[attr-defined]
+    return True
+
+
+def load_postgresql(session: Session, spec: DatasetSpec, rows: pl.DataFrame, *, try_copy: bool) -> LoadCounts:
     if rows.is_empty():
         return LoadCounts()
     columns = ", ".join(spec.column_names)
-    stage = f"etl_stage_{spec.table}"
-    session.execute(text(
-        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
     payload = rows.select(spec.column_names).write_csv(include_header=False).encode()
-    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {stage} ({columns}) FROM STDIN (FORMAT csv)") as copy:
-        copy.write(payload)
     # The chunk and its checkpoint commit together, so a commit lost in a database crash is simply
     # redone on resume: waiting for the WAL flush buys nothing here.
     session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    cursor = session.connection().connection.driver_connection.cursor()  # type: ignore[union-attr]
+    if try_copy and _copy_new_rows(cursor, spec, columns, payload):
+        return LoadCounts(inserted=rows.height)
+    stage = f"etl_stage_{spec.table}"
+    session.execute(text(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} (LIKE {spec.table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"))
+    _copy(cursor, stage, columns, payload)
     inserted, changed = session.execute(text(
         f"WITH upserted AS (INSERT INTO {spec.table} ({columns}) SELECT {columns} FROM {stage} "
         f"{_upsert_tail(spec, 'IS DISTINCT FROM')} RETURNING (xmax = 0) AS inserted) "
@@ -80,8 +103,18 @@ def load_sqlite(session: Session, spec: DatasetSpec, rows: pl.DataFrame) -> Load
     return LoadCounts(inserted=inserted, updated=changes - inserted, unchanged=rows.height - changes)
 
 
-def load_rows(session: Session, spec: DatasetSpec, rows: pl.DataFrame) -> LoadCounts:
-    """Upsert `rows` (cleaned, typed, unique keys) in the session's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        return load_postgresql(session, spec, rows)
-    return load_sqlite(session, spec, rows)
+class ChunkLoader:
+    """Loads the chunks of one import, remembering whether the optimistic COPY still pays off."""
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        self.spec = spec
+        self.try_copy = True
+
+    def load(self, session: Session, rows: pl.DataFrame) -> LoadCounts:
+        """Upsert `rows` (cleaned, typed, unique keys) in the session's transaction."""
+        if session.get_bind().dialect.name != "postgresql":
+            return load_sqlite(session, self.spec, rows)
+        counts = load_postgresql(session, self.spec, rows, try_copy=self.try_copy)
+        if counts.inserted != rows.height:
+            self.try_copy = False
+        return counts

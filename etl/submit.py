@@ -46,6 +46,9 @@ def stage_upload(source: BinaryIO, dataset: str, upload_dir: Path) -> tuple[uuid
     except (CsvFormatError, HeaderError) as error:
         path.unlink(missing_ok=True)
         raise UploadRejected("file", str(error)) from None
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     run = ImportRun(
         job_id=job_id, dataset=dataset, filename="", stored_path=str(path), size_bytes=path.stat().st_size,
         compressed=fmt.compressed, encoding=None, delimiter=fmt.delimiter, header=list(fmt.header),

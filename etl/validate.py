@@ -18,7 +18,8 @@ LINE = "__line"
 ERROR_PREFIX = "__error_"
 HASH_SEED = 20261123  # fixed: the hashes of a resumed import must match the first attempt's
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-INTEGER_PATTERN = r"^[+-]?\d{1,18}$"
+# [0-9], not \d: polars' regex counts every Unicode digit as \d, and a number must be ASCII.
+INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 
 
@@ -38,7 +39,7 @@ class CheckedChunk:
 
 
 def _decimal_pattern(column: Column) -> str:
-    return rf"^[+-]?\d{{1,14}}([.,]\d{{1,{column.scale}}})?$"
+    return rf"^[+-]?[0-9]{{1,14}}([.,][0-9]{{1,{column.scale}}})?$"
 
 
 def _rules(column: Column) -> tuple[pl.Expr, pl.Expr]:
