@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -25,7 +27,7 @@ from etl.load import ChunkLoader
 from etl.models import ImportRun
 from etl.spec import DatasetSpec
 from etl.storage import errors_path
-from etl.validate import LINE, SeenKeys, check_chunk, drop_duplicate_keys
+from etl.validate import LINE, CheckedChunk, SeenKeys, check_chunk, drop_duplicate_keys
 from jobs import lifecycle
 from jobs.context import JobCancelled, JobContext
 from jobs.db import utcnow
@@ -146,6 +148,26 @@ def _prepare(ctx: JobContext) -> tuple[ImportRun, DatasetSpec, HeaderMap]:
     return run, spec, map_header(spec, tuple(run.header))
 
 
+def _checked_chunks(blocks: Iterator[Block], run: ImportRun, columns: HeaderMap, spec: DatasetSpec,
+                    seen: SeenKeys) -> Iterator[tuple[Block, CheckedChunk]]:
+    """Read, parse and validate the next chunk on a helper thread while the current one is being loaded.
+
+    polars, numpy and the database driver release the GIL, so the validation of chunk n+1 (in this
+    process) overlaps the upsert of chunk n (in the database server) on another core.
+    """
+    def prepare() -> tuple[Block, CheckedChunk] | None:
+        block = next(blocks, None)
+        if block is None:
+            return None
+        return block, drop_duplicate_keys(spec, check_chunk(spec, parse_block(block, run, columns, spec)), seen)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="etl-read") as reader:
+        pending = reader.submit(prepare)
+        while (chunk := pending.result()) is not None:
+            pending = reader.submit(prepare)
+            yield chunk
+
+
 def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
     """Import the job's file; the result is the import's summary."""
     run, spec, columns = _prepare(ctx)
@@ -154,16 +176,18 @@ def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
     seen = _rebuild_seen_keys(run, columns, spec, options) if run.offset > run.data_offset else SeenKeys()
     loader = ChunkLoader(spec)
     with open_binary(Path(run.stored_path), run.compressed) as stream:
-        for block in _blocks(run, columns, stream, run.offset, run.line, options.rows_per_chunk):
-            checked = drop_duplicate_keys(spec, check_chunk(spec, parse_block(block, run, columns, spec)), seen)
-            errors_bytes = report.append(rows_of(block.rejected, checked.errors))
-            with ctx.db.transaction() as session:
-                run, cancel = _commit_chunk(session, ctx, loader, block, checked.valid,
-                                            len(block.rejected) + checked.rejected_rows, errors_bytes)
-            if cancel:
-                raise JobCancelled(
-                    f"cancelled after {run.rows_read} rows (up to line {run.line - 1}): the {run.rows_loaded} "
-                    "rows loaded so far stay committed", summary(run) | {"cancelled": True})
+        blocks = _blocks(run, columns, stream, run.offset, run.line, options.rows_per_chunk)
+        # closing(): the reader thread stops before the stream it reads is closed.
+        with closing(_checked_chunks(blocks, run, columns, spec, seen)) as chunks:
+            for block, checked in chunks:
+                errors_bytes = report.append(rows_of(block.rejected, checked.errors))
+                with ctx.db.transaction() as session:
+                    run, cancel = _commit_chunk(session, ctx, loader, block, checked.valid,
+                                                len(block.rejected) + checked.rejected_rows, errors_bytes)
+                if cancel:
+                    raise JobCancelled(
+                        f"cancelled after {run.rows_read} rows (up to line {run.line - 1}): the {run.rows_loaded} "
+                        "rows loaded so far stay committed", summary(run) | {"cancelled": True})
     with ctx.db.transaction() as session:
         run = session.get(ImportRun, ctx.job_id, with_for_update=True)  # type: ignore[assignment]
         assert run is not None
