@@ -24,7 +24,7 @@ from etl.datasets import DATASETS
 from etl.errors_report import ErrorsReport, rows_of
 from etl.header_map import HeaderMap, map_header
 from etl.load import ChunkLoader
-from etl.models import ImportRun
+from etl.models import FIRST_DATA_LINE, ImportPhase, ImportRun
 from etl.spec import DatasetSpec
 from etl.storage import errors_path
 from etl.validate import LINE, CheckedChunk, SeenKeys, check_chunk, drop_duplicate_keys
@@ -118,36 +118,6 @@ def summary(run: ImportRun, duration_s: float | None = None) -> dict[str, Any]:
             "errors_url": errors_url(run.job_id), "duration_s": duration_s}
 
 
-def _commit_chunk(session: Session, ctx: JobContext, loader: ChunkLoader, block: Block, valid: pl.DataFrame,
-                  rejected: int, errors_bytes: int) -> tuple[ImportRun, bool]:
-    counts = loader.load(session, valid.drop(LINE))
-    run = session.get(ImportRun, ctx.job_id, with_for_update=True)
-    assert run is not None
-    run.rows_read += block.rows_read
-    run.rows_inserted += counts.inserted
-    run.rows_updated += counts.updated
-    run.rows_unchanged += counts.unchanged
-    run.rows_rejected += rejected
-    run.offset, run.line, run.errors_bytes = block.end, block.next_line, errors_bytes
-    run.updated_at = utcnow()
-    message = f"{run.rows_read} rows read: {run.rows_loaded} loaded, {run.rows_rejected} rejected"
-    cancel = lifecycle.record_progress(session, ctx.job_id, ctx.attempt, run.rows_read, _estimated_total(run), message)
-    return run, cancel
-
-
-def _prepare(ctx: JobContext) -> tuple[ImportRun, DatasetSpec, HeaderMap]:
-    """Load the import; on its first attempt, scan the file's encoding and start the errors report."""
-    with ctx.db.transaction() as session:
-        run = session.get(ImportRun, ctx.job_id, with_for_update=True)
-        if run is None:
-            raise LookupError(f"no import for job {ctx.job_id}")
-        spec = DATASETS[run.dataset]
-        if run.encoding is None:
-            run.encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset)
-            run.started_at = utcnow()
-    return run, spec, map_header(spec, tuple(run.header))
-
-
 def _checked_chunks(blocks: Iterator[Block], run: ImportRun, columns: HeaderMap, spec: DatasetSpec,
                     seen: SeenKeys) -> Iterator[tuple[Block, CheckedChunk]]:
     """Read, parse and validate the next chunk on a helper thread while the current one is being loaded.
@@ -168,36 +138,126 @@ def _checked_chunks(blocks: Iterator[Block], run: ImportRun, columns: HeaderMap,
             yield chunk
 
 
-def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
-    """Import the job's file; the result is the import's summary."""
-    run, spec, columns = _prepare(ctx)
-    report = ErrorsReport(errors_path(options.upload_dir, ctx.job_id))
-    report.truncate(run.errors_bytes)
-    seen = _rebuild_seen_keys(run, columns, spec, options) if run.offset > run.data_offset else SeenKeys()
-    loader = ChunkLoader(spec)
-    with open_binary(Path(run.stored_path), run.compressed) as stream:
-        blocks = _blocks(run, columns, stream, run.offset, run.line, options.rows_per_chunk)
-        # closing(): the reader thread stops before the stream it reads is closed.
-        with closing(_checked_chunks(blocks, run, columns, spec, seen)) as chunks:
-            for block, checked in chunks:
-                errors_bytes = report.append(rows_of(block.rejected, checked.errors))
-                with ctx.db.transaction() as session:
-                    run, cancel = _commit_chunk(session, ctx, loader, block, checked.valid,
-                                                len(block.rejected) + checked.rejected_rows, errors_bytes)
-                if cancel:
-                    raise JobCancelled(
-                        f"cancelled after {run.rows_read} rows (up to line {run.line - 1}): the {run.rows_loaded} "
-                        "rows loaded so far stay committed", summary(run) | {"cancelled": True})
-    with ctx.db.transaction() as session:
-        run = session.get(ImportRun, ctx.job_id, with_for_update=True)  # type: ignore[assignment]
-        assert run is not None
-        run.finished = True
-    started = run.started_at or run.created_at
-    result = summary(run, round((utcnow() - started).total_seconds(), 3))
+def _check_threshold(run: ImportRun, options: ImportOptions, result: dict[str, Any], kept: str) -> None:
     rejected_pct = 100.0 * run.rows_rejected / run.rows_read if run.rows_read else 0.0
     if rejected_pct > options.reject_threshold_pct:
         raise TooManyRejects(
             f"{run.rows_rejected} of {run.rows_read} rows ({rejected_pct:.1f} %) were rejected, more than the "
-            f"{options.reject_threshold_pct:g} % allowed; the {run.rows_loaded} valid rows are committed; "
-            f"the rejected rows are listed at {errors_url(ctx.job_id)}", result)
-    return result
+            f"{options.reject_threshold_pct:g} % allowed; {kept}; "
+            f"the rejected rows are listed at {errors_url(run.job_id)}", result)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """What one pass over the file does with each chunk."""
+
+    load: bool  # upsert the valid rows
+    record: bool  # count rows read and rejected, and write the rejected ones to the report
+    cancellable: bool  # stop at the chunk's end when a cancel was requested
+
+
+ONE_PASS = Pass(load=True, record=True, cancellable=True)
+VALIDATION_PASS = Pass(load=False, record=True, cancellable=True)
+# Once an all-or-nothing import has begun loading it finishes, so its table never holds part of a file.
+LOADING_PASS = Pass(load=True, record=False, cancellable=False)
+
+
+class CsvImport:
+    """One attempt at an import, resuming from the committed checkpoint."""
+
+    def __init__(self, ctx: JobContext, options: ImportOptions) -> None:
+        self.ctx, self.options = ctx, options
+        self.run, self.spec, self.columns = self._prepare()
+        self.report = ErrorsReport(errors_path(options.upload_dir, ctx.job_id))
+        self.report.truncate(self.run.errors_bytes)
+        self.loader = ChunkLoader(self.spec)
+
+    def _prepare(self) -> tuple[ImportRun, DatasetSpec, HeaderMap]:
+        """Load the import; on its first attempt, scan the file's encoding and pick the first phase."""
+        with self.ctx.db.transaction() as session:
+            run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
+            if run is None:
+                raise LookupError(f"no import for job {self.ctx.job_id}")
+            spec = DATASETS[run.dataset]
+            if run.encoding is None:
+                run.encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset)
+                run.phase = ImportPhase.VALIDATING if spec.all_or_nothing else ImportPhase.LOADING
+                run.started_at = utcnow()
+        return run, spec, map_header(spec, tuple(run.header))
+
+    def execute(self) -> dict[str, Any]:
+        if self.run.phase == ImportPhase.VALIDATING:
+            self._pass(VALIDATION_PASS)
+            _check_threshold(self.run, self.options, summary(self.run), "nothing was loaded (all-or-nothing dataset)")
+            self._restart_for_loading()
+            self._pass(LOADING_PASS)
+        else:
+            self._pass(LOADING_PASS if self.spec.all_or_nothing else ONE_PASS)
+        with self.ctx.db.transaction() as session:
+            run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
+            assert run is not None
+            run.finished = True
+            self.run = run
+        started = self.run.started_at or self.run.created_at
+        result = summary(self.run, round((utcnow() - started).total_seconds(), 3))
+        _check_threshold(self.run, self.options, result, f"the {self.run.rows_loaded} valid rows are committed")
+        return result
+
+    def _restart_for_loading(self) -> None:
+        with self.ctx.db.transaction() as session:
+            run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
+            assert run is not None
+            run.phase = ImportPhase.LOADING
+            run.offset, run.line = run.data_offset, FIRST_DATA_LINE
+            self.run = run
+
+    def _pass(self, mode: Pass) -> None:
+        run, spec, columns = self.run, self.spec, self.columns
+        seen = (_rebuild_seen_keys(run, columns, spec, self.options) if run.offset > run.data_offset
+                else SeenKeys())
+        with open_binary(Path(run.stored_path), run.compressed) as stream:
+            blocks = _blocks(run, columns, stream, run.offset, run.line, self.options.rows_per_chunk)
+            # closing(): the reader thread stops before the stream it reads is closed.
+            with closing(_checked_chunks(blocks, run, columns, spec, seen)) as chunks:
+                for block, checked in chunks:
+                    errors_bytes = (self.report.append(rows_of(block.rejected, checked.errors)) if mode.record
+                                    else self.run.errors_bytes)
+                    with self.ctx.db.transaction() as session:
+                        cancel = self._commit_chunk(session, mode, block, checked, errors_bytes)
+                    if cancel and mode.cancellable:
+                        loaded = self.run.rows_loaded
+                        raise JobCancelled(
+                            f"cancelled after {self.run.rows_read} rows (up to line {self.run.line - 1}): "
+                            f"the {loaded} rows loaded so far stay committed", summary(self.run) | {"cancelled": True})
+
+    def _commit_chunk(self, session: Session, mode: Pass, block: Block, checked: CheckedChunk,
+                      errors_bytes: int) -> bool:
+        counts = self.loader.load(session, checked.valid.drop(LINE)) if mode.load else None
+        run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
+        assert run is not None
+        if mode.record:
+            run.rows_read += block.rows_read
+            run.rows_rejected += len(block.rejected) + checked.rejected_rows
+            run.errors_bytes = errors_bytes
+        if counts is not None:
+            run.rows_inserted += counts.inserted
+            run.rows_updated += counts.updated
+            run.rows_unchanged += counts.unchanged
+        run.offset, run.line = block.end, block.next_line
+        run.updated_at = utcnow()
+        self.run = run
+        if run.phase == ImportPhase.VALIDATING:
+            done, total = run.rows_read, _estimated_total(run)
+            message = f"validating: {run.rows_read} rows checked, {run.rows_rejected} rejected; nothing loaded yet"
+        elif mode.record:
+            done, total = run.rows_read, _estimated_total(run)
+            message = f"{run.rows_read} rows read: {run.rows_loaded} loaded, {run.rows_rejected} rejected"
+        else:
+            done, total = run.rows_loaded, run.rows_read - run.rows_rejected
+            message = f"loading: {run.rows_loaded} of {total} valid rows loaded"
+        return lifecycle.record_progress(session, self.ctx.job_id, self.ctx.attempt, done, total, message)
+
+
+def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
+    """Import the job's file; the result is the import's summary."""
+    return CsvImport(ctx, options).execute()

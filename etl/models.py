@@ -3,12 +3,21 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from jobs.db import Base, UTCDateTime, utcnow
+
+
+FIRST_DATA_LINE = 2  # line 1 is the header
+
+
+class ImportPhase(StrEnum):
+    VALIDATING = "validating"  # all-or-nothing datasets: the whole file is checked before any row is loaded
+    LOADING = "loading"
 
 
 class ImportRun(Base):
@@ -27,7 +36,8 @@ class ImportRun(Base):
     header: Mapped[list[str]] = mapped_column(JSON)
     unknown_columns: Mapped[list[str]] = mapped_column(JSON, default=list)
     data_offset: Mapped[int] = mapped_column(BigInteger)
-    # Checkpoint: where the next chunk starts, and what the committed chunks added up to.
+    phase: Mapped[str] = mapped_column(String(16), default=ImportPhase.LOADING)
+    # Checkpoint: where the next chunk of the current phase starts, and what the committed chunks added up to.
     offset: Mapped[int] = mapped_column(BigInteger)
     line: Mapped[int] = mapped_column(Integer, default=2)
     errors_bytes: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -34,6 +34,9 @@ class DatasetSpec:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     description: str = ""
+    # All-or-nothing: the whole file is validated before any row is loaded; a file with more rejects
+    # than the threshold loads nothing. Otherwise each chunk is loaded as soon as it is validated.
+    all_or_nothing: bool = False
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

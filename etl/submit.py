@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from etl.csv_format import CsvFormatError, inspect_csv
 from etl.datasets import DATASETS
 from etl.header_map import HeaderError, map_header
-from etl.models import ImportRun
+from etl.models import FIRST_DATA_LINE, ImportPhase, ImportRun
 from etl.storage import store_upload
 from jobs.audit import Actor
 from jobs.enqueue import submit_job
@@ -52,7 +52,8 @@ def stage_upload(source: BinaryIO, dataset: str, upload_dir: Path) -> tuple[uuid
     run = ImportRun(
         job_id=job_id, dataset=dataset, filename="", stored_path=str(path), size_bytes=path.stat().st_size,
         compressed=fmt.compressed, encoding=None, delimiter=fmt.delimiter, header=list(fmt.header),
-        unknown_columns=list(columns.unknown_columns), data_offset=fmt.data_offset, offset=fmt.data_offset, line=2,
+        unknown_columns=list(columns.unknown_columns), data_offset=fmt.data_offset, offset=fmt.data_offset,
+        line=FIRST_DATA_LINE, phase=ImportPhase.LOADING,
         errors_bytes=0, rows_read=0, rows_inserted=0, rows_updated=0, rows_unchanged=0, rows_rejected=0,
         finished=False,
     )

@@ -13,4 +13,6 @@ CUSTOMERS = DatasetSpec(
         Column("tax_id", ColumnType.TEXT, required=False, max_length=64),
     ),
     key=("customer_id",),
+    # Customer master data is loaded whole or not at all: a half-updated customer list would bill wrongly.
+    all_or_nothing=True,
 )

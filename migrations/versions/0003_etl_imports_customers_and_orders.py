@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('header', sa.JSON(), nullable=False),
     sa.Column('unknown_columns', sa.JSON(), nullable=False),
     sa.Column('data_offset', sa.BigInteger(), nullable=False),
+    sa.Column('phase', sa.String(length=16), nullable=False),
     sa.Column('offset', sa.BigInteger(), nullable=False),
     sa.Column('line', sa.Integer(), nullable=False),
     sa.Column('errors_bytes', sa.BigInteger(), nullable=False),

@@ -264,6 +264,32 @@ def test_too_many_rejects_fail_the_job_and_keep_the_report(stack: Stack, api: Fl
     assert table_rows(stack, "SELECT count(*) FROM orders") == [(90,)]
 
 
+def test_an_all_or_nothing_dataset_over_the_threshold_changes_nothing(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    import_file(api, b"customer_id,name,email,country\n1,Old Name,old@example.test,DE\n", dataset="customers")
+    rows = [f"{i},New {i},n{i}@example.test,DE" for i in range(1, 9)] + ["9,Bad,not-an-email,DE", "10,Bad,b@x.io,XX"]
+    job = import_file(api, ("customer_id,name,email,country\n" + "\n".join(rows) + "\n").encode(),
+                      dataset="customers", state="failed")
+    assert "2 of 10 rows (20.0 %)" in job["error"]["message"]
+    assert "nothing was loaded (all-or-nothing dataset)" in job["error"]["message"]
+    assert job["error"]["details"]["rows_loaded"] == 0
+    assert table_rows(stack, "SELECT customer_id, name FROM customers") == [(1, "Old Name")]
+    assert sorted(row["line"] for row in errors_csv(api, job["id"])) == ["10", "11"]
+
+
+def test_an_all_or_nothing_dataset_under_the_threshold_loads_every_valid_row(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    rows = [f"{i},Name {i},c{i}@example.test,FR" for i in range(1, 41)] + ["41,Bad,c41@example.test,XX"]
+    job = import_file(api, ("customer_id,name,email,country\n" + "\n".join(rows) + "\n").encode(),
+                      dataset="customers")
+    assert (job["result"]["rows_read"], job["result"]["rows_inserted"], job["result"]["rows_rejected"]) == (41, 40, 1)
+    assert job["progress"]["message"] == "loading: 40 of 40 valid rows loaded"
+    assert len(errors_csv(api, job["id"])) == 1  # reported once, by the validation pass
+    assert table_rows(stack, "SELECT count(*) FROM customers") == [(40,)]
+
+
 @pytest.fixture
 def big_orders(tmp_path: Path) -> bytes:
     return write_orders(tmp_path / "big.csv", 200_000, extra_lines=["1,2026-01-01,x@example.test"]).read_bytes()
