@@ -22,13 +22,15 @@ RUN python -m venv /app/.venv \
 # context): a whole-tree copy could bring the host's virtualenv, data or secrets into the image.
 COPY alembic.ini .flaskenv Procfile ./
 COPY config/ ./config/
+COPY accounts/ ./accounts/
+COPY etl/ ./etl/
 COPY jobs/ ./jobs/
 COPY tasks/ ./tasks/
 COPY webapp/ ./webapp/
 COPY migrations/ ./migrations/
 
-# The code stays root-owned and read-only for the app user; only var/ (SQLite, Flower's state) is writable.
-RUN mkdir -p /app/var && chown app:app /app/var
+# The code stays root-owned and read-only for the app user; only var/ (SQLite, Flower's state, uploads) is writable.
+RUN mkdir -p /app/var/uploads && chown -R app:app /app/var
 USER app
 
 EXPOSE 8000 5555
