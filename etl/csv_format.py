@@ -5,6 +5,7 @@ import codecs
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -57,7 +58,7 @@ def inspect_csv(path: Path) -> CsvFormat:
     try:
         with open_binary(path, compressed) as stream:
             head = stream.read(HEADER_PROBE_BYTES)
-    except (OSError, EOFError) as error:
+    except (OSError, EOFError, zlib.error) as error:
         raise CsvFormatError(f"the file cannot be read: {error}") from None
     bom = len(UTF8_BOM) if head.startswith(UTF8_BOM) else 0
     end = head.find(b"\n", bom)
@@ -79,9 +80,8 @@ def inspect_csv(path: Path) -> CsvFormat:
                      header=tuple(name.strip() for name in header), data_offset=min(end + 1, len(head)))
 
 
-def body_encoding(path: Path, compressed: bool, data_offset: int) -> str:
-    """UTF-8 if every byte after the header decodes as UTF-8, else Latin-1 (which decodes anything)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
+def _decodes_as(path: Path, compressed: bool, data_offset: int, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
     with open_binary(path, compressed) as stream:
         stream.seek(data_offset)
         try:
@@ -89,5 +89,26 @@ def body_encoding(path: Path, compressed: bool, data_offset: int) -> str:
                 decoder.decode(piece)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return "latin-1"
-    return "utf-8"
+            return False
+    return True
+
+
+def _has_c1_bytes(path: Path, compressed: bool, data_offset: int) -> bool:
+    """Bytes 0x80-0x9F: control characters in Latin-1, but €, ’, – … in Windows-1252."""
+    c1 = bytes(range(0x80, 0xA0))
+    with open_binary(path, compressed) as stream:
+        stream.seek(data_offset)
+        while piece := stream.read(ENCODING_SCAN_BYTES):
+            if piece.translate(None, c1) != piece:
+                return True
+    return False
+
+
+def body_encoding(path: Path, compressed: bool, data_offset: int) -> str:
+    """UTF-8 if every byte after the header decodes as UTF-8; else Windows-1252 when it has bytes only
+    that code page gives a meaning to (0x80-0x9F: €, ’, …) and decodes; else Latin-1 (which decodes anything)."""
+    if _decodes_as(path, compressed, data_offset, "utf-8"):
+        return "utf-8"
+    if _has_c1_bytes(path, compressed, data_offset) and _decodes_as(path, compressed, data_offset, "cp1252"):
+        return "cp1252"
+    return "latin-1"

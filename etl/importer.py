@@ -74,14 +74,20 @@ class LimitedReader(io.RawIOBase):
 def parse_block(block: Block, run: ImportRun, columns: HeaderMap, spec: DatasetSpec) -> pl.DataFrame:
     """The block's well-formed records as text columns named as the dataset's, plus each record's line."""
     names = [f"f{i}" for i in range(columns.width)]
-    if len(block.lines):
-        frame = pl.read_csv(io.BytesIO(block.records), has_header=False, separator=run.delimiter, quote_char='"',
-                            schema=dict.fromkeys(names, pl.String), raise_if_empty=False)
-        if frame.height != len(block.lines):  # a quoting oddity polars reads differently: fall back to csv
-            text = block.records.decode("utf-8").splitlines(keepends=True)
-            frame = pl.DataFrame(list(csv.reader(text, delimiter=run.delimiter)), schema=names, orient="row")
+    schema = dict.fromkeys(names, pl.String)
+    if block.rows is not None:
+        frame = pl.DataFrame(block.rows, schema=schema, orient="row")
+    elif len(block.lines):
+        try:
+            frame = pl.read_csv(io.BytesIO(block.records), has_header=False, separator=run.delimiter, quote_char='"',
+                                schema=schema, raise_if_empty=False)
+        except pl.exceptions.PolarsError:
+            frame = None
+        if frame is None or frame.height != len(block.lines):  # polars reads the quoting differently: use csv
+            text = io.StringIO(block.records.decode("utf-8"), newline="")
+            frame = pl.DataFrame(list(csv.reader(text, delimiter=run.delimiter)), schema=schema, orient="row")
     else:
-        frame = pl.DataFrame(schema=dict.fromkeys(names, pl.String))
+        frame = pl.DataFrame(schema=schema)
     selected = [
         pl.col(f"f{columns.positions[name]}").alias(name) if name in columns.positions
         else pl.lit(None, dtype=pl.String).alias(name)
@@ -174,13 +180,18 @@ class CsvImport:
 
     def _prepare(self) -> tuple[ImportRun, DatasetSpec, HeaderMap]:
         """Load the import; on its first attempt, scan the file's encoding and pick the first phase."""
-        with self.ctx.db.transaction() as session:
-            run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
-            if run is None:
-                raise LookupError(f"no import for job {self.ctx.job_id}")
-            spec = DATASETS[run.dataset]
-            if run.encoding is None:
-                run.encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset)
+        with self.ctx.db.read_session() as session:
+            run = session.get(ImportRun, self.ctx.job_id)
+        if run is None:
+            raise LookupError(f"no import for job {self.ctx.job_id}")
+        spec = DATASETS[run.dataset]
+        if run.encoding is None:
+            # Scanned outside any transaction: on SQLite a write transaction would block every other writer.
+            encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset)
+            with self.ctx.db.transaction() as session:
+                run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
+                assert run is not None
+                run.encoding = encoding
                 run.phase = ImportPhase.VALIDATING if spec.all_or_nothing else ImportPhase.LOADING
                 run.started_at = utcnow()
         return run, spec, map_header(spec, tuple(run.header))

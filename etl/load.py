@@ -6,17 +6,24 @@ hits an existing key, the savepoint is rolled back and the chunk goes through a 
 table and one INSERT … ON CONFLICT DO UPDATE whose WHERE skips rows that would not change;
 RETURNING (xmax = 0) tells inserts from updates. After such a chunk the loader stops trying the
 optimistic path for the rest of the import (a re-import would fail every COPY).
-SQLite: one executemany of INSERT … ON CONFLICT DO UPDATE … WHERE; the table's row count before
-and after (the transaction holds the write lock) gives the inserts, total_changes the rest.
+SQLite: one executemany of INSERT … ON CONFLICT DO UPDATE … WHERE; the chunk's keys already in
+the table (looked up before, under the write lock the transaction holds) tell updates and
+unchanged rows from inserts, and total_changes counts what was written.
 Identifiers come from the dataset specs (code, not input).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import polars as pl
+import psycopg
 from psycopg.errors import UniqueViolation
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from etl.spec import DatasetSpec
@@ -61,9 +68,23 @@ def _copy_new_rows(cursor: object, spec: DatasetSpec, columns: str, payload: byt
     return True
 
 
+@contextmanager
+def _driver_errors_as_sqlalchemy() -> Iterator[None]:
+    """A lost connection during COPY (raw psycopg) must look like any lost connection: the worker waits it out."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        raise OperationalError("COPY", None, error) from error
+
+
 def load_postgresql(session: Session, spec: DatasetSpec, rows: pl.DataFrame, *, try_copy: bool) -> LoadCounts:
     if rows.is_empty():
         return LoadCounts()
+    with _driver_errors_as_sqlalchemy():
+        return _load_postgresql(session, spec, rows, try_copy=try_copy)
+
+
+def _load_postgresql(session: Session, spec: DatasetSpec, rows: pl.DataFrame, *, try_copy: bool) -> LoadCounts:
     columns = ", ".join(spec.column_names)
     payload = rows.select(spec.column_names).write_csv(include_header=False).encode()
     # The chunk and its checkpoint commit together, so a commit lost in a database crash is simply
@@ -93,14 +114,19 @@ def load_sqlite(session: Session, spec: DatasetSpec, rows: pl.DataFrame) -> Load
     values = rows.select(spec.column_names).with_columns(pl.col(pl.Date).cast(pl.String)).rows()
     raw = session.connection().connection.driver_connection
     cursor = raw.cursor()  # type: ignore[union-attr]
-    count = f"SELECT count(*) FROM {spec.table}"
-    before_rows = cursor.execute(count).fetchone()[0]
+    # The chunk's keys as one JSON parameter: a lookup per key through the primary key index, whatever the table's size.
+    keys = json.dumps(rows.select(spec.key).rows(), default=str)
+    key_columns = ", ".join(spec.key)
+    picked = ", ".join(f"value ->> {i}" for i in range(len(spec.key)))
+    existing = cursor.execute(
+        f"SELECT count(*) FROM {spec.table} WHERE ({key_columns}) IN (SELECT {picked} FROM json_each(?))", (keys,),
+    ).fetchone()[0]
     before_changes = raw.total_changes  # type: ignore[union-attr]
     cursor.executemany(
         f"INSERT INTO {spec.table} ({columns}) VALUES ({placeholders}) {_upsert_tail(spec, 'IS NOT')}", values)
     changes = raw.total_changes - before_changes  # type: ignore[union-attr]
-    inserted = cursor.execute(count).fetchone()[0] - before_rows
-    return LoadCounts(inserted=inserted, updated=changes - inserted, unchanged=rows.height - changes)
+    inserted = rows.height - existing
+    return LoadCounts(inserted=inserted, updated=changes - inserted, unchanged=existing - (changes - inserted))
 
 
 class ChunkLoader:

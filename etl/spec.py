@@ -21,6 +21,7 @@ class Column:
     type: ColumnType
     required: bool = True
     minimum: int | None = None  # for integer and decimal columns
+    maximum: int | None = None  # for integer columns (the column type's range)
     max_length: int = 255  # for text and email columns
     scale: int = 4  # most digits after the decimal separator, for decimal columns
 

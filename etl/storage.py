@@ -22,7 +22,11 @@ def store_upload(source: BinaryIO, upload_dir: Path, job_id: uuid.UUID) -> Path:
     upload_dir.mkdir(parents=True, exist_ok=True)
     target = upload_path(upload_dir, job_id)
     partial = target.with_suffix(".partial")
-    with partial.open("wb") as out:
-        shutil.copyfileobj(source, out, COPY_BUFFER)
-    partial.replace(target)
+    try:
+        with partial.open("wb") as out:
+            shutil.copyfileobj(source, out, COPY_BUFFER)
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return target

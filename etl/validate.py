@@ -38,8 +38,12 @@ class CheckedChunk:
     rejected_rows: int
 
 
+# Every table stores at most 15 significant digits exactly (SQLite keeps NUMERIC as a double).
+DECIMAL_DIGITS = 15
+
+
 def _decimal_pattern(column: Column) -> str:
-    return rf"^[+-]?[0-9]{{1,14}}([.,][0-9]{{1,{column.scale}}})?$"
+    return rf"^[+-]?[0-9]{{1,{DECIMAL_DIGITS - column.scale}}}([.,][0-9]{{1,{column.scale}}})?$"
 
 
 def _rules(column: Column) -> tuple[pl.Expr, pl.Expr]:
@@ -52,10 +56,13 @@ def _rules(column: Column) -> tuple[pl.Expr, pl.Expr]:
         checks = [(~text.str.contains(INTEGER_PATTERN), "not a whole number")]
         if minimum is not None:
             checks.append((clean < minimum, f"must be at least {minimum}"))
+        if column.maximum is not None:
+            checks.append((clean > column.maximum, f"must be at most {column.maximum}"))
     elif column.type is ColumnType.DECIMAL:
         clean = text.str.replace(",", ".", literal=True)
         checks = [(~text.str.contains(_decimal_pattern(column)),
-                   f"not a decimal number with at most {column.scale} decimals ('.' or ',' as separator)")]
+                   f"not a decimal number with at most {DECIMAL_DIGITS - column.scale} digits before and "
+                   f"{column.scale} after the separator ('.' or ',')")]
         if minimum is not None:
             checks.append((clean.cast(pl.Float64, strict=False) < minimum, f"must be at least {minimum}"))
     elif column.type is ColumnType.DATE:

@@ -122,14 +122,22 @@ class Delivery:
 
 
 def begin_attempt(
-    session: Session, job_id: uuid.UUID | str, *, redelivered: bool, worker: str, max_worker_lost: int
+    session: Session,
+    job_id: uuid.UUID | str,
+    *,
+    redelivered: bool,
+    worker: str,
+    max_worker_lost: int,
+    worker_was_lost: bool = True,
 ) -> Delivery:
     """Claim the job for one execution, or say why this delivery must not run it.
 
     A message for a finished job, or a second copy of a message whose job is running, is a
     duplicate and is skipped. A redelivered message whose job is still `running` means the
     worker that ran it was lost: the old attempt is closed as `lost`, and after
-    `max_worker_lost` such losses the job fails instead of running again (a crash loop).
+    `max_worker_lost` such losses the job fails instead of running again (a crash loop). A takeover
+    after a database outage (`worker_was_lost=False`) closes the old attempt the same way but is not
+    a crash and does not count toward that limit.
     """
     try:
         job = load_for_update(session, job_id)
@@ -141,9 +149,14 @@ def begin_attempt(
     if state is JobState.RUNNING:
         if not redelivered:
             return Delivery(Decision.SKIP, attempt=job.attempts, reason="duplicate of a running job")
-        _close_attempt(session, job, AttemptOutcome.LOST, error_info("the worker running this attempt was lost",
-                                                                      kind="WorkerLost"))
-        job.worker_lost += 1
+        if not worker_was_lost:
+            _close_attempt(session, job, AttemptOutcome.LOST, error_info(
+                "the database became unreachable during this attempt; it was taken over once the database was back",
+                kind="DatabaseUnavailable"))
+        else:
+            _close_attempt(session, job, AttemptOutcome.LOST, error_info("the worker running this attempt was lost",
+                                                                          kind="WorkerLost"))
+            job.worker_lost += 1
         if job.worker_lost >= max_worker_lost:
             job.error = error_info(
                 f"the worker was lost {job.worker_lost} times while running this job "

@@ -33,13 +33,18 @@ class JobTask(Task):
     abstract = True
     transient_errors: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
-    def run_job(self, job_id: str, function: JobFunction, *, takeover: bool = False, db_waits: int = 0) -> None:
-        """One delivery of a job's message. `takeover` and `db_waits` come from a database-outage retry."""
-        redelivered = takeover or bool((self.request.delivery_info or {}).get("redelivered"))
+    def run_job(
+        self, job_id: str, function: JobFunction, *, takeover: bool = False, db_waits: int = 0, lost: bool = True
+    ) -> None:
+        """One delivery of a job's message. `takeover`, `db_waits` and `lost` come from a database-outage retry:
+        `lost` says whether the attempt to take over was left by a lost worker (or by the database outage)."""
+        redelivered_by_broker = bool((self.request.delivery_info or {}).get("redelivered"))
+        redelivered = takeover or redelivered_by_broker
+        worker_was_lost = redelivered_by_broker or (takeover and lost)
         try:
-            delivery, params = self._begin(job_id, redelivered)
+            delivery, params = self._begin(job_id, redelivered, worker_was_lost)
         except OperationalError as exc:
-            self._wait_for_database(job_id, exc, takeover=redelivered, db_waits=db_waits)
+            self._wait_for_database(job_id, exc, takeover=redelivered, db_waits=db_waits, lost=worker_was_lost)
         if delivery.decision is Decision.SKIP:
             log.info("job_id=%s delivery skipped: %s", job_id, delivery.reason)
             return
@@ -50,13 +55,15 @@ class JobTask(Task):
         except OperationalError as exc:
             # The database went away mid-attempt, so the outcome may be unrecorded: once it is back,
             # a new delivery takes the attempt over (the job code is idempotent).
-            self._wait_for_database(job_id, exc, takeover=True, db_waits=db_waits)
+            self._wait_for_database(job_id, exc, takeover=True, db_waits=db_waits, lost=False)
 
-    def _begin(self, job_id: str, redelivered: bool) -> tuple[lifecycle.Delivery, dict[str, Any]]:
+    def _begin(
+        self, job_id: str, redelivered: bool, worker_was_lost: bool
+    ) -> tuple[lifecycle.Delivery, dict[str, Any]]:
         with worker_database().transaction() as session:
             delivery = lifecycle.begin_attempt(
                 session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
-                max_worker_lost=worker_settings().max_worker_lost,
+                max_worker_lost=worker_settings().max_worker_lost, worker_was_lost=worker_was_lost,
             )
             params = dict(lifecycle.load(session, job_id).params) if delivery.decision is Decision.RUN else {}
         return delivery, params
@@ -91,14 +98,16 @@ class JobTask(Task):
             with db.transaction() as session:
                 lifecycle.succeed(session, job_id, attempt, result)
 
-    def _wait_for_database(self, job_id: str, exc: OperationalError, *, takeover: bool, db_waits: int) -> NoReturn:
+    def _wait_for_database(
+        self, job_id: str, exc: OperationalError, *, takeover: bool, db_waits: int, lost: bool
+    ) -> NoReturn:
         """Come back later through the broker's delayed delivery; the job keeps its retry budget."""
         delay = retry_policy(worker_settings()).delay(db_waits)
         log.warning("job_id=%s database unavailable (%s); delivery again in %.1f s",
                     job_id, str(exc).splitlines()[0][:200], delay)
         raise self.retry(
             exc=exc, countdown=delay, max_retries=None, args=(job_id,),
-            kwargs={"takeover": takeover, "db_waits": db_waits + 1},
+            kwargs={"takeover": takeover, "db_waits": db_waits + 1, "lost": lost},
         )
 
     def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
@@ -140,8 +149,8 @@ def job_task(name: str) -> Callable[[JobFunction], Task]:
     """Declare a Celery task (taking a job id) that runs `function` as a tracked job."""
 
     def decorate(function: JobFunction) -> Task:
-        def run(self: JobTask, job_id: str, takeover: bool = False, db_waits: int = 0) -> None:
-            self.run_job(job_id, function, takeover=takeover, db_waits=db_waits)
+        def run(self: JobTask, job_id: str, takeover: bool = False, db_waits: int = 0, lost: bool = True) -> None:
+            self.run_job(job_id, function, takeover=takeover, db_waits=db_waits, lost=lost)
 
         run.__name__ = function.__name__
         run.__doc__ = function.__doc__

@@ -8,7 +8,7 @@ CUSTOMERS = DatasetSpec(
     columns=(
         Column("customer_id", ColumnType.INTEGER, minimum=1),
         Column("name", ColumnType.TEXT),
-        Column("email", ColumnType.EMAIL),
+        Column("email", ColumnType.EMAIL, max_length=254),
         Column("country", ColumnType.COUNTRY),
         Column("tax_id", ColumnType.TEXT, required=False, max_length=64),
     ),

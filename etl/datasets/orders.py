@@ -8,9 +8,9 @@ ORDERS = DatasetSpec(
     columns=(
         Column("order_id", ColumnType.INTEGER, minimum=1),
         Column("order_date", ColumnType.DATE),
-        Column("customer_email", ColumnType.EMAIL),
+        Column("customer_email", ColumnType.EMAIL, max_length=254),
         Column("sku", ColumnType.TEXT, max_length=64),
-        Column("quantity", ColumnType.INTEGER, minimum=1),
+        Column("quantity", ColumnType.INTEGER, minimum=1, maximum=2_147_483_647),
         Column("unit_price", ColumnType.DECIMAL, minimum=0, scale=4),
         Column("currency", ColumnType.CURRENCY),
         Column("country", ColumnType.COUNTRY),

@@ -195,6 +195,15 @@ def test_gzip_with_a_bom_tabs_and_quoted_fields(stack: Stack, api: FlaskClient, 
         ('Łódź Trading, "Ltd"', "PL123"), ("Two\nLines GmbH", None), ("Third", None)]
 
 
+def test_a_stray_quote_early_in_a_file_loses_no_row(stack: Stack, api: FlaskClient, etl_worker: CeleryWorker) -> None:
+    stray = '3,2026-01-03,c@example.test,SKU 3.5" Floppy,1,1.00,EUR,DE'
+    content = orders_file(2) + (stray + "\n").encode() + orders_file(12_000, start=4).split(b"\n", 1)[1]
+    result = import_file(api, content)["result"]
+    assert (result["rows_read"], result["rows_inserted"], result["rows_rejected"]) == (12_003, 12_003, 0)
+    assert table_rows(stack, "SELECT sku FROM orders WHERE order_id = 3") == [('SKU 3.5" Floppy',)]
+    assert table_rows(stack, "SELECT count(*) FROM orders") == [(12_003,)]
+
+
 def test_a_line_number_counts_physical_lines_after_a_multiline_field(
     api: FlaskClient, etl_worker: CeleryWorker
 ) -> None:

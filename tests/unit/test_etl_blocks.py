@@ -36,9 +36,15 @@ def read(
 
 
 def parsed(blocks: list[Block], delimiter: str = ",") -> list[list[str]]:
-    """The well-formed records of the blocks, as a CSV parser reads them."""
-    text = b"".join(block.records for block in blocks).decode("utf-8")
-    return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    """The well-formed records of the blocks, as a CSV parser reads them (or as the exact path split them)."""
+    records: list[list[str]] = []
+    for block in blocks:
+        if block.rows is not None:
+            records += block.rows
+        else:
+            text = block.records.decode("utf-8")
+            records += list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    return records
 
 
 def kept_lines(blocks: list[Block]) -> list[int]:
@@ -260,3 +266,34 @@ def test_small_blocks_still_read_a_last_record_without_a_trailing_newline(rows_p
     assert sum(block.rows_read for block in blocks) == 10
     assert parsed(blocks)[-1] == ["10", "last", "10"]
     assert kept_lines(blocks)[-1] == data.count(b"\n") + 1
+
+
+# --- stray quotes: the exact path ----------------------------------------------------------------
+
+STRAY = (b'1,ok,a\n2,Acme 3.5" Floppy,b\n3,"Acme" Ltd,c\n4, "Acme, Inc",d\n\n'
+         b'5,"multi\nline",e\n6,last,f\n')
+
+
+@pytest.mark.parametrize("rows_per_block", [1, 2, 1000])
+def test_a_stray_quote_loses_no_row_and_keeps_the_line_numbers(rows_per_block: int) -> None:
+    blocks = read(STRAY, rows_per_block=rows_per_block, first_line=2)
+    assert parsed(blocks) == [["1", "ok", "a"], ["2", 'Acme 3.5" Floppy', "b"], ["3", "Acme Ltd", "c"],
+                              ["5", "multi\nline", "e"], ["6", "last", "f"]]
+    assert kept_lines(blocks) == [2, 3, 4, 7, 9]
+    assert rejected(blocks) == [(5, '4, "Acme, Inc",d', "has 4 fields; the header has 3")]
+    assert sum(block.rows_read for block in blocks) == 6 and sum(block.blank_lines for block in blocks) == 1
+    assert blocks[-1].end == len(STRAY) and blocks[-1].next_line == 10
+
+
+def test_blocks_after_a_stray_quote_still_resume_exactly_at_their_end() -> None:
+    blocks = read(STRAY, rows_per_block=2, first_line=2)
+    for index, block in enumerate(blocks[:-1]):
+        rest = read(STRAY, rows_per_block=2, start=block.end, first_line=block.next_line)
+        assert parsed(rest) == parsed(blocks[index + 1:])
+        assert kept_lines(rest) == kept_lines(blocks[index + 1:])
+
+
+def test_well_formed_quotes_stay_on_the_fast_path() -> None:
+    blocks = read(b'1,"a ""quoted"" word",x\n2,"",y\n3,"multi\nline",z\n')
+    assert all(block.rows is None for block in blocks)
+    assert parsed(blocks) == [["1", 'a "quoted" word', "x"], ["2", "", "y"], ["3", "multi\nline", "z"]]

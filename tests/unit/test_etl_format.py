@@ -291,3 +291,16 @@ def test_rows_of_lists_rejected_records_and_bad_cells_by_line() -> None:
         (5, "sku", "", "required; the cell is empty"),
         (7, "", "7,x", "has 2 fields; the header has 3"),
     ]
+
+
+def test_windows_1252_bytes_are_read_as_cp1252_and_plain_latin1_as_latin1(tmp_path: Path) -> None:
+    cp1252 = write(tmp_path, "name\nCaf\u00e9 \u20ac5 \u2013 it\u2019s\n".encode("cp1252"), "w.csv")
+    assert body_encoding(cp1252, False, inspect_csv(cp1252).data_offset) == "cp1252"
+    latin1 = write(tmp_path, "name\nJ\u00fcrgen M\u00fcller\n".encode("latin-1"), "l.csv")
+    assert body_encoding(latin1, False, inspect_csv(latin1).data_offset) == "latin-1"
+
+
+def test_a_corrupt_gzip_is_a_format_error(tmp_path: Path) -> None:
+    path = write(tmp_path, b"\x1f\x8b\x08\x00" + b"garbage" * 20, "bad.csv.gz")
+    with pytest.raises(CsvFormatError, match="cannot be read"):
+        inspect_csv(path)

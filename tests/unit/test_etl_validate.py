@@ -99,7 +99,7 @@ def test_decimal_accepts_comma_or_point_and_is_cleaned_to_a_point(text: str, exp
 def test_decimal_with_more_than_four_decimals_or_bad_form_is_rejected(text: str) -> None:
     error = rejection(ORDERS, order(unit_price=text))
     assert (error.column, error.value) == ("unit_price", text)
-    assert error.reason == "not a decimal number with at most 4 decimals ('.' or ',' as separator)"
+    assert error.reason == "not a decimal number with at most 11 digits before and 4 after the separator ('.' or ',')"
 
 
 @pytest.mark.parametrize("text", ["-0.01", "-12,50", "-1"])
@@ -145,10 +145,20 @@ def test_bad_email_is_rejected(text: str) -> None:
 
 
 def test_email_longer_than_its_max_length_is_rejected() -> None:
-    text = "a" * 250 + "@x.de"  # 255 characters: accepted
+    text = "a" * 249 + "@x.de"  # 254 characters, the column's size: accepted
     assert accepted_value(CUSTOMERS, customer(email=text), "email") == text
     error = rejection(CUSTOMERS, customer(email="a" + text))
-    assert error.reason == "longer than 255 characters"
+    assert error.reason == "longer than 254 characters"
+
+
+def test_a_quantity_beyond_the_columns_range_is_rejected() -> None:
+    assert accepted_value(ORDERS, order(quantity="2147483647"), "quantity") == 2_147_483_647
+    assert rejection(ORDERS, order(quantity="3000000000")).reason == "must be at most 2147483647"
+
+
+def test_a_decimal_beyond_fifteen_significant_digits_is_rejected() -> None:
+    assert accepted_value(ORDERS, order(unit_price="12345678901.2345"), "unit_price") == "12345678901.2345"
+    assert rejection(ORDERS, order(unit_price="123456789012.5")).column == "unit_price"
 
 
 @pytest.mark.parametrize(("text", "expected"), [("eur", "EUR"), ("EUR", "EUR"), (" usd ", "USD"), ("Chf", "CHF")])

@@ -325,3 +325,16 @@ def test_delivery_for_an_unknown_or_malformed_job_id_is_skipped(db: Database) ->
     with db.transaction() as session:
         delivery = lifecycle.begin_attempt(session, "not-a-uuid", redelivered=False, worker="w", max_worker_lost=3)
     assert delivery.decision is Decision.SKIP
+
+
+def test_database_outage_takeovers_do_not_count_as_lost_workers(db: Database) -> None:
+    job_id = submit(db)
+    assert deliver(db, job_id).decision is Decision.RUN
+    for _ in range(MAX_LOST + 2):  # more takeovers than the crash-loop bound allows for lost workers
+        with db.transaction() as session:
+            delivery = lifecycle.begin_attempt(session, job_id, redelivered=True, worker="w", max_worker_lost=MAX_LOST,
+                                               worker_was_lost=False)
+        assert delivery.decision is Decision.RUN
+    job, attempts = read(db, job_id)
+    assert (job.state, job.worker_lost, job.attempts) == ("running", 0, MAX_LOST + 3)
+    assert {a.error["type"] for a in attempts if a.outcome == "lost"} == {"DatabaseUnavailable"}
