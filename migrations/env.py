@@ -6,6 +6,7 @@ from alembic import context
 from config.settings import get_settings
 from accounts import models as account_models  # noqa: F401 - registers the tables on Base.metadata
 from etl import models as etl_models  # noqa: F401
+from invoicing import models as invoicing_models  # noqa: F401
 from jobs import models  # noqa: F401 - registers the tables on Base.metadata
 from jobs.db import Base, create_db_engine
 
