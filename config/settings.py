@@ -90,6 +90,22 @@ class Settings(BaseModel):
     etl_chunk_rows: int = Field(50_000, ge=100, le=1_000_000)
     etl_reject_threshold_pct: float = Field(5.0, ge=0, le=100)
 
+    seller_name: str = "Example Seller Ltd"
+    seller_address: str = "1 Example Street\n10115 Berlin"
+    seller_country: str = "DE"
+    seller_email: str = "billing@example.com"
+    seller_tax_id: str = ""
+    invoice_due_days: int = Field(30, ge=0, le=365)
+    invoice_batch_tax_rate_pct: float = Field(0.0, ge=0, le=100)
+
+    smtp_host: str = ""
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_timeout_s: float = Field(10.0, gt=0)
+    mail_from: str = "billing@example.com"
+
     @field_validator("var_dir")
     @classmethod
     def _anchor_var_dir(cls, value: Path) -> Path:
@@ -148,6 +164,15 @@ class Settings(BaseModel):
     @property
     def upload_dir(self) -> Path:
         return self.var_dir / "uploads"
+
+    @property
+    def invoice_dir(self) -> Path:
+        return self.var_dir / "invoices"
+
+    @property
+    def mail_dir(self) -> Path:
+        """Where emails go as .eml files when no SMTP_HOST is set (the embedded default)."""
+        return self.var_dir / "mail"
 
     @property
     def is_sqlite(self) -> bool:

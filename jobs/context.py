@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from jobs import lifecycle
 from jobs.db import Database
+from jobs.models import OutboxMessage
 
 
 class JobCancelled(Exception):
@@ -21,12 +23,18 @@ class JobCancelled(Exception):
         self.result = result
 
 
+class WaitForChildren(Exception):
+    """Raised by a job that has started child jobs: it stays `running` until the last child finishes."""
+
+
 @dataclass
 class JobContext:
     db: Database
     job_id: uuid.UUID
     attempt: int
     params: dict[str, Any] = field(default_factory=dict)
+    # Publishes the outbox messages of jobs this job started, after their commit (the relay is the fallback).
+    publish: Callable[[Sequence[OutboxMessage]], object] = lambda _messages: None
 
     def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
         """Store progress (a checkpoint); raise JobCancelled if a cancel was requested."""

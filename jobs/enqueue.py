@@ -30,6 +30,7 @@ def submit_job(
     idempotency_key: str | None = None,
     actor: Actor | None = None,
     job_id: uuid.UUID | None = None,
+    parent_id: uuid.UUID | None = None,
 ) -> tuple[Job, OutboxMessage]:
     """Add a queued job, its outbox message and who submitted it; publish the message after the commit."""
     if kind not in JOB_KINDS:
@@ -43,6 +44,7 @@ def submit_job(
         params=params,
         idempotency_key=idempotency_key,
         submitted_by=actor.name if actor else None,
+        parent_id=parent_id,
         attempts=0,
         worker_lost=0,
         progress_done=0,

@@ -13,7 +13,7 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from jobs.db import utcnow
 from jobs.models import Job, JobAttempt
@@ -70,6 +70,40 @@ def _move(job: Job, target: JobState) -> None:
     job.updated_at = now
     if target.finished:
         job.finished_at = now
+        if job.parent_id is not None:
+            session = object_session(job)
+            assert session is not None
+            child_finished(session, job.parent_id)
+
+
+def child_finished(session: Session, parent_id: uuid.UUID) -> None:
+    """Count a finished child on its parent; the last one ends the parent (in the child's transaction)."""
+    parent = load_for_update(session, parent_id)
+    if JobState(parent.state) is not JobState.RUNNING:
+        return  # the parent ended already (failed, or retried children finishing late)
+    children = list(session.scalars(select(Job).where(Job.parent_id == parent.id).order_by(Job.created_at, Job.id)))
+    finished = [child for child in children if JobState(child.state).finished]
+    parent.progress_done = len(finished)
+    parent.progress_message = f"{len(finished)} of {len(children)} child jobs finished"
+    parent.updated_at = utcnow()
+    if parent.progress_total is not None and len(finished) >= parent.progress_total:
+        finish_parent(session, parent, children)
+
+
+def finish_parent(session: Session, parent: Job, children: list[Job]) -> None:
+    """End a parent whose children have all finished: succeeded if they all did, failed naming the others."""
+    failed = [str(child.id) for child in children if child.state != JobState.SUCCEEDED]
+    result: dict[str, Any] = {"children": [str(child.id) for child in children], "failed": failed}
+    for child in children:  # add up the children's counts (e.g. invoices)
+        for key, value in (child.result or {}).items():
+            if isinstance(value, int) and not isinstance(value, bool):
+                result[key] = result.get(key, 0) + value
+    if failed:
+        error = error_info(f"{len(failed)} of {len(children)} child jobs did not succeed: {', '.join(failed)}",
+                           kind="ChildJobsFailed") | {"details": result}
+        fail(session, parent.id, parent.attempts, error)
+    else:
+        succeed(session, parent.id, parent.attempts, result)
 
 
 def load(session: Session, job_id: uuid.UUID | str) -> Job:

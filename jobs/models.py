@@ -41,6 +41,9 @@ class Job(Base):
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
     submitted_by: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A child job reports to its parent when it finishes; the parent ends when all its children have.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

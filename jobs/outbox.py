@@ -121,6 +121,18 @@ class OutboxPublisher:
         self.mark_sent(sent)
         return True
 
+    def publish_many_after_commit(self, messages: Sequence[OutboxMessage]) -> int:
+        """Like publish_after_commit for several messages (a job's children); the rest wait for the relay."""
+        if not messages or self.broker_in_cooldown():
+            return 0
+        try:
+            sent = self.publish(messages)
+        except BrokerUnavailable as exc:
+            log.warning("%d of %d messages deferred to the relay: %s", len(messages) - len(exc.sent), len(messages), exc)
+            sent = exc.sent
+        self.mark_sent(sent)
+        return len(sent)
+
     def close(self) -> None:
         with self._lock:
             self._reset()

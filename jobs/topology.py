@@ -50,6 +50,10 @@ JOB_KINDS: dict[str, JobKind] = {
         JobKind("diagnostics.noop", "diagnostics.noop", "diagnostics"),
         JobKind("diagnostics.sleep", "diagnostics.sleep", "diagnostics"),
         JobKind("etl.import", "etl.import", "etl"),
+        JobKind("invoice.create", "invoice.create", "invoices"),
+        JobKind("invoice.batch", "invoice.batch", "invoices"),
+        JobKind("invoice.customer_batch", "invoice.customer_batch", "invoices.bulk"),
+        JobKind("invoice.email", "invoice.email", "notifications"),
     )
 }
 

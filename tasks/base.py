@@ -12,10 +12,10 @@ from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExc
 from sqlalchemy.exc import OperationalError
 
 from jobs import lifecycle
-from jobs.context import JobCancelled, JobContext
+from jobs.context import JobCancelled, JobContext, WaitForChildren
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
-from tasks.runtime import retry_policy, worker_database, worker_settings
+from tasks.runtime import retry_policy, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
 
@@ -72,7 +72,8 @@ class JobTask(Task):
         self, job_id: str, attempt: int, function: JobFunction, params: dict[str, Any], *, db_waits: int
     ) -> None:
         db = worker_database()
-        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params)
+        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params,
+                             publish=worker_publisher().publish_many_after_commit)
         try:
             result = function(context)
         except JobCancelled as cancelled:
@@ -82,6 +83,9 @@ class JobTask(Task):
             return
         except AttemptSuperseded as exc:
             log.warning("job_id=%s attempt=%s stopped: %s", job_id, attempt, exc)
+            return
+        except WaitForChildren:
+            log.info("job_id=%s attempt=%s waits for its child jobs", job_id, attempt)
             return
         except OperationalError:
             raise

@@ -3,14 +3,23 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from celery import current_app
+
 from config.settings import Settings, get_settings
 from jobs.db import Database
+from jobs.outbox import OutboxPublisher
 from jobs.retry_policy import RetryPolicy
 
 
 @lru_cache(maxsize=1)
 def worker_database() -> Database:
     return Database(get_settings().resolved_database_url)
+
+
+@lru_cache(maxsize=1)
+def worker_publisher() -> OutboxPublisher:
+    """Publishes the messages of jobs that jobs start (created in each pool process on first use)."""
+    return OutboxPublisher(current_app, worker_database(), outage_cooldown_s=get_settings().broker_outage_cooldown_s)
 
 
 def worker_settings() -> Settings:

@@ -9,7 +9,7 @@ from config.settings import get_settings
 from jobs.celery_app import create_celery, declare_topology
 from tasks.runtime import worker_database
 
-TASK_MODULES = ["tasks.diagnostics", "tasks.etl"]
+TASK_MODULES = ["tasks.diagnostics", "tasks.etl", "tasks.invoices"]
 
 app = create_celery(get_settings())
 app.conf.imports = TASK_MODULES

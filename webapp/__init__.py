@@ -35,13 +35,17 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     csrf.init_app(app)
     # The access policy runs before the rate limiter: submit limits are keyed by the caller's identity.
     register_access_policy(app)
-    app.config.update(RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri, RATELIMIT_HEADERS_ENABLED=True)
+    # No rate-limit headers on every response: Flask-Limiter would overwrite the Retry-After that tells a
+    # client when to poll its job; a 429 gets its own Retry-After (webapp/errors.py).
+    app.config.update(RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri, RATELIMIT_HEADERS_ENABLED=False)
     limiter.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import health, imports, login, openapi, pages
-    from webapp.api import accounts, diagnostics, etl, jobs
+    from webapp import health, imports, invoice_pages, login, openapi, pages
+    from webapp.api import accounts, diagnostics, etl, invoices, jobs
 
-    for blueprint in (health.bp, openapi.bp, login.bp, pages.bp, imports.bp, jobs.bp, diagnostics.bp, etl.bp, accounts.bp):
+    blueprints = (health.bp, openapi.bp, login.bp, pages.bp, imports.bp, invoice_pages.bp,
+                  jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -51,7 +53,7 @@ def error_page(status: int, message: str) -> tuple[str, int]:
 def validation_error(error: ValidationError) -> ApiError:
     """A 422 listing every bad field with its reason."""
     fields = [
-        {"field": ".".join(str(part) for part in item["loc"]) or "body", "reason": item["msg"]}
+        {"field": ".".join(str(part) for part in item["loc"]) or "body", "reason": item["msg"].removeprefix("Value error, ")}
         for item in error.errors()
     ]
     return ApiError(422, "invalid request", fields)
@@ -69,6 +71,14 @@ def _http_error_message(error: HTTPException) -> str:
     return error.description or error.name
 
 
+def _seconds_until_reset() -> int:
+    """When the breached rate limit lets the caller in again."""
+    from webapp.extensions import limiter
+
+    current = limiter.current_limit
+    return max(1, int(current.reset_at - time.time())) if current is not None else 60
+
+
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(error: ApiError) -> Any:
@@ -83,6 +93,8 @@ def register_errorhandlers(app: Flask) -> None:
         response, _ = error_response(status, message) if wants_json() else error_page(status, message)
         # Keep what the exception says about itself (Allow on 405, WWW-Authenticate, Retry-After), not its body type.
         headers = [(name, value) for name, value in error.get_headers() if name.lower() != "content-type"]
+        if isinstance(error, RateLimitExceeded):
+            headers.append(("Retry-After", str(_seconds_until_reset())))
         return response, status, headers
 
     @app.errorhandler(Exception)

@@ -14,4 +14,4 @@ def remote_address() -> str:
 
 csrf = CSRFProtect()
 login_manager = LoginManager()
-limiter = Limiter(key_func=remote_address, headers_enabled=True)
+limiter = Limiter(key_func=remote_address)

@@ -40,6 +40,7 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "se
 def _schemas() -> dict[str, Any]:
     from webapp.api.accounts import NewToken, NewUser
     from webapp.api.diagnostics import SleepRequest
+    from webapp.api.invoices import BatchBody, InvoiceBody
 
     timestamp = {"type": ["string", "null"], "format": "date-time"}
     return {
@@ -120,6 +121,20 @@ def _schemas() -> dict[str, Any]:
         },
         "Me": {"type": "object", "properties": {"email": {"type": "string"}, "role": {"type": "string"},
                                                 "via": {"type": "string"}}},
+        "InvoiceBody": InvoiceBody.model_json_schema(),
+        "BatchBody": BatchBody.model_json_schema(),
+        "Invoice": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "format": "uuid"}, "number": {"type": "string"},
+                "job_id": {"type": "string", "format": "uuid"}, "customer": {"type": "object"},
+                "currency": {"type": "string"}, "issue_date": {"type": "string", "format": "date"},
+                "due_date": {"type": "string", "format": "date"},
+                **{name: {"type": "string", "description": "decimal string"} for name in ("subtotal", "tax_total", "total")},
+                "taxes": {"type": "array", "items": {"type": "object"}}, "notes": {"type": ["string", "null"]},
+                "pdf_url": {"type": ["string", "null"]}, "lines": {"type": "array", "items": {"type": "object"}},
+            },
+        },
         "ImportSummary": {
             "type": "object",
             "properties": {
@@ -198,6 +213,51 @@ def _etl_paths() -> dict[str, Any]:
             "parameters": [JOB_ID],
             "responses": {"200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
                           "404": _error("no such import, or it has not started")},
+        }},
+    }
+
+
+def _invoice_paths() -> dict[str, Any]:
+    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                   "description": "the same key and body answer the first job; another body with it is a 422"}
+    invoice_id = {"name": "invoice_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    submit = {
+        "202": _json(_ref("Job"), "accepted (or, with a known Idempotency-Key and the same body, the first job)",
+                     LOCATION),
+        "409": _error("a request with this Idempotency-Key is still being accepted (Retry-After)"),
+        "422": _error("invalid fields, each with its reason; or an Idempotency-Key used with another body"),
+        "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
+    }
+    return {
+        "/api/invoices": {
+            "post": {"summary": "Issue an invoice (operator): a job numbers it, renders its PDF and emails it",
+                     "parameters": [idempotency],
+                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("InvoiceBody")}}},
+                     "responses": submit},
+            "get": {"summary": "Invoices, newest first",
+                    "parameters": [{"name": name, "in": "query", "schema": schema} for name, schema in (
+                        ("customer", {"type": "string"}), ("date_from", {"type": "string", "format": "date"}),
+                        ("date_to", {"type": "string", "format": "date"}),
+                        ("limit", {"type": "integer", "minimum": 1, "maximum": 100}), ("cursor", {"type": "string"}))],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("Invoice")},
+                        "next_cursor": {"type": ["string", "null"]}}}, "a page of invoices"),
+                        "422": _error("bad parameter")}},
+        },
+        "/api/invoices/batch": {"post": {
+            "summary": "Invoice every uninvoiced order of a period, one child job per customer (operator)",
+            "parameters": [idempotency],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchBody")}}},
+            "responses": submit,
+        }},
+        "/api/invoices/{invoice_id}": {"get": {
+            "summary": "An invoice with its lines", "parameters": [invoice_id],
+            "responses": {"200": _json(_ref("Invoice"), "the invoice"), "404": _error("no such invoice")},
+        }},
+        "/api/invoices/{invoice_id}/pdf": {"get": {
+            "summary": "The invoice's PDF (Content-Disposition names it after its number)", "parameters": [invoice_id],
+            "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}},
+                          "404": _error("no such invoice, or its PDF is not rendered yet")},
         }},
     }
 
@@ -282,6 +342,7 @@ def openapi_document() -> dict[str, Any]:
                 },
             }},
             **_etl_paths(),
+            **_invoice_paths(),
             **_account_paths(),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Liveness", "security": PUBLIC,

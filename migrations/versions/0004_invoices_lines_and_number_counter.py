@@ -1,4 +1,4 @@
-"""invoices, their lines and the yearly number counter
+"""invoices, their lines, the yearly number counter, and parent jobs
 
 Revision ID: 0004
 Revises: 0003
@@ -16,6 +16,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('parent_id', sa.Uuid(), nullable=True))
+        batch_op.create_index('ix_jobs_parent_id', ['parent_id'], unique=False)
+        batch_op.create_foreign_key('fk_jobs_parent_id', 'jobs', ['parent_id'], ['id'], ondelete='SET NULL')
     op.create_table('invoice_counters',
     sa.Column('year', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('last_sequence', sa.Integer(), nullable=False),
@@ -74,3 +78,7 @@ def downgrade() -> None:
 
     op.drop_table('invoices')
     op.drop_table('invoice_counters')
+    with op.batch_alter_table('jobs', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_jobs_parent_id', type_='foreignkey')
+        batch_op.drop_index('ix_jobs_parent_id')
+        batch_op.drop_column('parent_id')

@@ -8,16 +8,21 @@ from __future__ import annotations
 import io
 import re
 import uuid
+from decimal import Decimal
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from accounts import directory
+from invoicing.models import Invoice
+from invoicing.money import LineItem
+from invoicing.pdf import Party
+from invoicing.service import InvoiceRequest, InvoicingOptions, render_pdf, store_invoice
 from etl.errors_report import ErrorsReport
 from etl.storage import errors_path
 from jobs.models import Job
@@ -116,6 +121,21 @@ CASES = [
     Case("GET", "/imports/new", "operator", 200, lambda s, c: "/imports/new"),
     Case("POST", "/imports/new", "operator", 303, lambda s, c: "/imports/new", form=lambda: {
         "dataset": "customers", "file": (io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), "c.csv")}),
+    Case("POST", "/api/invoices", "operator", 202, lambda s, c: "/api/invoices", lambda: {
+        "customer": {"name": "Ann", "email": "ann@example.test"}, "currency": "EUR",
+        "items": [{"description": "x", "quantity": "1", "unit_price": "1", "tax_rate": "0"}]}),
+    Case("POST", "/api/invoices/batch", "operator", 202, lambda s, c: "/api/invoices/batch",
+         lambda: {"period_start": "1999-01-01", "period_end": "1999-01-31"}),
+    Case("GET", "/api/invoices", "viewer", 200, lambda s, c: "/api/invoices"),
+    Case("GET", "/api/invoices/<invoice_id>", "viewer", 200, lambda s, c: f"/api/invoices/{stored_invoice(s)}"),
+    Case("GET", "/api/invoices/<invoice_id>/pdf", "viewer", 200,
+         lambda s, c: f"/api/invoices/{stored_invoice(s, with_pdf=True)}/pdf"),
+    Case("GET", "/invoices", "viewer", 200, lambda s, c: "/invoices"),
+    Case("GET", "/invoices/new", "operator", 200, lambda s, c: "/invoices/new"),
+    Case("POST", "/invoices/new", "operator", 303, lambda s, c: "/invoices/new", form=lambda: {
+        "customer-name": "Ann", "customer-email": "ann@example.test", "currency": "EUR",
+        "items-0-description": "x", "items-0-quantity": "1", "items-0-unit_price": "1", "items-0-tax_rate": "0"}),
+    Case("GET", "/jobs/<job_id>", "viewer", 200, lambda s, c: "/jobs/" + unpublished_job(s)),
     Case("GET", "/api/users", "admin", 200, lambda s, c: "/api/users"),
     Case("POST", "/api/users", "admin", 201, lambda s, c: "/api/users",
          lambda: {"email": f"new-{uuid.uuid4().hex[:8]}@example.test", "role": "viewer", "password": PASSWORD}),
@@ -144,6 +164,21 @@ def call(client: FlaskClient, case: Case, path: str) -> TestResponse:
     if form is not None:
         return client.open(path, method=case.method, data=form, content_type="multipart/form-data")
     return client.open(path, method=case.method, json=body) if body is not None else client.open(path, method=case.method)
+
+
+def stored_invoice(stack: Stack, with_pdf: bool = False) -> str:
+    """An invoice stored straight through the invoicing service (its job written to the database)."""
+    job_id = uuid.UUID(unpublished_job(stack))
+    request = InvoiceRequest(customer=Party("Ann", email="ann@example.test"), currency="EUR",
+                             items=(LineItem("x", Decimal(1), Decimal(1), Decimal(0)),))
+    options = InvoicingOptions(seller=Party("Seller"), invoice_dir=stack.settings.invoice_dir, due_days=30)
+    with stack.db.transaction() as session:
+        invoice = store_invoice(session, job_id, request, options)
+    if with_pdf:
+        path = render_pdf(invoice, options)
+        with stack.db.transaction() as session:
+            session.execute(update(Invoice).where(Invoice.id == invoice.id).values(pdf_path=str(path)))
+    return str(invoice.id)
 
 
 def staged_import(stack: Stack, admin_client: FlaskClient, with_report: bool = False) -> str:

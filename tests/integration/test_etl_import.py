@@ -18,7 +18,7 @@ from tests.integration.test_api import assert_error
 from tests.support.accounts import token_client
 from tests.support.api import get_job, wait_for_job, wait_for_state
 from tests.support.csv_files import ORDERS_HEADER, order_line, write_orders
-from tests.support.processes import CeleryWorker
+from tests.support.processes import CeleryWorker, WorkerSlot
 
 pytestmark = pytest.mark.integration
 
@@ -30,32 +30,15 @@ def etl_env(stack: Stack) -> dict[str, str]:
     return {**stack.env, "ETL_CHUNK_ROWS": str(CHUNK_ROWS)}
 
 
-class EtlWorkers:
-    """The one `celery worker -Q etl` of this module's tests; a test may kill it, the next one gets a new one."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
-        self.current: CeleryWorker | None = None
-
-    def ensure(self) -> CeleryWorker:
-        if self.current is None or self.current._died():
-            self.current = CeleryWorker(self.env, self.log_dir, queues="etl", concurrency=1).start()
-        return self.current
-
-    def stop(self) -> None:
-        if self.current is not None:
-            self.current.stop()
-
-
 @pytest.fixture(scope="module")
-def etl_workers(stack: Stack, etl_env: dict[str, str]) -> Iterator[EtlWorkers]:
-    workers = EtlWorkers(etl_env, stack.log_dir)
+def etl_workers(stack: Stack, etl_env: dict[str, str]) -> Iterator[WorkerSlot]:
+    workers = WorkerSlot(etl_env, stack.log_dir, queues="etl", concurrency=1)
     yield workers
     workers.stop()
 
 
 @pytest.fixture
-def etl_worker(etl_workers: EtlWorkers) -> CeleryWorker:
+def etl_worker(etl_workers: WorkerSlot) -> CeleryWorker:
     return etl_workers.ensure()
 
 
@@ -305,7 +288,7 @@ def big_orders(tmp_path: Path) -> bytes:
 
 
 def test_a_worker_killed_mid_import_resumes_without_duplicates(
-    stack: Stack, api: FlaskClient, etl_workers: EtlWorkers, big_orders: bytes
+    stack: Stack, api: FlaskClient, etl_workers: WorkerSlot, big_orders: bytes
 ) -> None:
     worker = etl_workers.ensure()
     response = upload(api, big_orders)

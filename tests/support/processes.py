@@ -92,3 +92,21 @@ class CeleryWorker(ManagedProcess):
 
     def pool_children(self) -> list[psutil.Process]:
         return psutil.Process(self.pid).children()
+
+
+class WorkerSlot:
+    """One `celery worker` for a test module's queues: a test may kill it, and the next test gets a new one."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path, queues: str, concurrency: int) -> None:
+        self.env, self.log_dir, self.queues, self.concurrency = dict(env), log_dir, queues, concurrency
+        self.current: CeleryWorker | None = None
+
+    def ensure(self) -> CeleryWorker:
+        if self.current is None or self.current._died():
+            self.current = CeleryWorker(self.env, self.log_dir, queues=self.queues,
+                                        concurrency=self.concurrency).start()
+        return self.current
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.stop()

@@ -1,15 +1,12 @@
 """REST endpoints over jobs: status, listing, cancel and retry."""
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
-from datetime import datetime
 from typing import Literal
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from accounts.roles import Role
@@ -20,6 +17,7 @@ from jobs.models import Job, JobAttempt, JobAuditEntry
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
 from webapp.access import current_actor, requires
+from webapp.api.pagination import encode_cursor, newest_first_page
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
 from webapp.runtime import runtime
@@ -93,38 +91,18 @@ class JobListQuery(BaseModel):
     cursor: str | None = None
 
 
-def encode_cursor(job: Job) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        created_text, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        created = datetime.fromisoformat(created_text)
-        if created.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return created, uuid.UUID(job_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ApiError(422, "invalid request", [{"field": "cursor", "reason": "not a cursor from this API"}]) from None
-
-
 @bp.get("")
 def list_jobs() -> Response:
     query = query_args(JobListQuery)
-    statement = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(query.limit + 1)
+    statement = newest_first_page(select(Job), Job.created_at, Job.id, query.limit, query.cursor)
     if query.state:
         statement = statement.where(Job.state == query.state)
     if query.kind:
         statement = statement.where(Job.kind == query.kind)
-    if query.cursor:
-        created, last_id = decode_cursor(query.cursor)
-        statement = statement.where(
-            or_(Job.created_at < created, and_(Job.created_at == created, Job.id < last_id))
-        )
     with runtime().db.read_session() as session:
         jobs = list(session.scalars(statement))
     page, more = jobs[: query.limit], len(jobs) > query.limit
-    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": encode_cursor(page[-1]) if more else None})
+    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None})
 
 
 @bp.post("/<job_id>/cancel")

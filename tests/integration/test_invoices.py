@@ -1,0 +1,387 @@
+"""Invoices end to end on SQLite and PostgreSQL: real workers, a real SMTP server on loopback, PDFs read back."""
+from __future__ import annotations
+
+import io
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from pypdf import PdfReader
+from sqlalchemy import text
+
+from tests.conftest import Stack
+from tests.integration.test_api import assert_error
+from tests.integration.test_sign_in import csrf_token, sign_in
+from tests.support.accounts import token_client
+from tests.support.api import wait_for_job, wait_for_state
+from tests.support.processes import CeleryWorker, WorkerSlot, wait_for
+from tests.support.smtp import RecordingHandler, smtp_server
+
+pytestmark = pytest.mark.integration
+
+QUEUES = "invoices,invoices.bulk,notifications"
+
+
+@pytest.fixture(scope="module")
+def smtp(stack: Stack) -> Iterator[tuple[Any, RecordingHandler]]:
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def workers(stack: Stack, smtp: tuple[Any, RecordingHandler]) -> Iterator[WorkerSlot]:
+    controller, _handler = smtp
+    env = {**stack.env, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port), "SMTP_TIMEOUT_S": "5",
+           "SELLER_NAME": "Seller GmbH", "MAIL_FROM": "billing@seller.test"}
+    manager = WorkerSlot(env, stack.log_dir, queues=QUEUES, concurrency=2)
+    yield manager
+    manager.stop()
+
+
+@pytest.fixture
+def worker(workers: WorkerSlot) -> CeleryWorker:
+    return workers.ensure()
+
+
+@pytest.fixture
+def mail(smtp: tuple[Any, RecordingHandler]) -> RecordingHandler:
+    return smtp[1]
+
+
+@pytest.fixture(scope="module")
+def api_app(stack: Stack) -> Flask:
+    return stack.app()
+
+
+@pytest.fixture
+def api(stack: Stack, api_app: Flask) -> FlaskClient:
+    return token_client(api_app, stack.account("operator").token)
+
+
+def invoice_body(email: str = "ap@lodz.test", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer": {"name": "Łódź Trading Sp. z o.o.", "email": email, "address": "ul. Piotrkowska 1\n90-001 Łódź",
+                     "country": "PL", "tax_id": "PL5551234567"},
+        "currency": "EUR",
+        "items": [{"description": "Consulting, Müller & José", "quantity": "3", "unit_price": "12.50", "tax_rate": "21"},
+                  {"description": "Travel", "quantity": 1.5, "unit_price": "9.99", "tax_rate": 21},
+                  {"description": "Books (Ørsted)", "quantity": "2", "unit_price": "4.1234", "tax_rate": "10"}],
+        "notes": "Thank you — danke — gracias",
+    }
+    return body | overrides
+
+
+EXPECTED_TOTAL = "72.59"  # 37.50 + 14.99 + 8.25 = 60.74; 21 % of 52.49 = 11.02; 10 % of 8.25 = 0.83
+
+
+def submit_invoice(api: FlaskClient, body: dict[str, Any], **headers: str) -> str:
+    response = api.post("/api/invoices", json=body, headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.headers["Location"] == f"/api/jobs/{response.get_json()['id']}"
+    return response.get_json()["id"]
+
+
+def pdf_text(api: FlaskClient, url: str) -> str:
+    response = api.get(url)
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(response.data)).pages)
+
+
+def invoice_count(stack: Stack, where: str = "", **params: Any) -> int:
+    with stack.db.read_session() as session:
+        return session.execute(text(f"SELECT count(*) FROM invoices {where}"), params).scalar_one()
+
+
+def numbers(stack: Stack) -> list[str]:
+    with stack.db.read_session() as session:
+        return sorted(session.execute(text("SELECT number FROM invoices")).scalars())
+
+
+def assert_gapless(stack: Stack) -> None:
+    taken = numbers(stack)
+    by_year: dict[str, list[int]] = {}
+    for number in taken:
+        _prefix, year, sequence = number.split("-")
+        by_year.setdefault(year, []).append(int(sequence))
+    for year, sequences in by_year.items():
+        assert sorted(sequences) == list(range(1, len(sequences) + 1)), f"gap or repeat in {year}: {sequences}"
+
+
+# --- one invoice through the API, with its PDF and its email --------------------------------------
+
+def test_an_api_submission_makes_one_invoice_with_its_pdf_and_emails_it(
+    stack: Stack, api: FlaskClient, worker: CeleryWorker, mail: RecordingHandler
+) -> None:
+    email = "ap-api@lodz.test"
+    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
+    result = job["result"]
+    assert re.fullmatch(r"INV-\d{4}-\d{6}", result["number"])
+    assert (result["currency"], result["subtotal"], result["tax_total"], result["total"]) == (
+        "EUR", "60.74", "11.85", EXPECTED_TOTAL)
+    assert invoice_count(stack, "WHERE job_id = :job", job=job["id"].replace("-", "") if stack.backend == "sqlite"
+                         else job["id"]) == 1
+
+    text_of_pdf = pdf_text(api, result["pdf_url"])
+    for expected in (result["number"], EXPECTED_TOTAL, "Łódź Trading Sp. z o.o.", "Müller & José", "Ørsted",
+                     "Seller GmbH"):
+        assert expected in text_of_pdf, expected
+
+    invoice = api.get(f"/api/invoices/{result['invoice_id']}").get_json()
+    assert invoice["number"] == result["number"] and invoice["total"] == EXPECTED_TOTAL
+    assert [line["amount"] for line in invoice["lines"]] == ["37.50", "14.99", "8.25"]
+    download = api.get(result["pdf_url"])
+    assert download.headers["Content-Disposition"] == f"attachment; filename={result['number']}.pdf"
+
+    delivered = wait_for(lambda: mail.messages_to(email), 30, what="the invoice email")
+    [message] = delivered  # type: ignore[misc]
+    assert message["Subject"] == f"Invoice {result['number']} from Seller GmbH"
+    assert message["To"] == email and message["From"] == "billing@seller.test"
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_filename() == f"{result['number']}.pdf"
+    assert attachment.get_content() == download.data
+    assert EXPECTED_TOTAL in message.get_body(("plain",)).get_content()
+
+
+def test_without_send_email_no_email_job_is_started(stack: Stack, api: FlaskClient, worker: CeleryWorker,
+                                                    mail: RecordingHandler) -> None:
+    email = "quiet@lodz.test"
+    job = wait_for_state(api, submit_invoice(api, invoice_body(email, send_email=False)), "succeeded")
+    assert job["progress"]["message"] == "PDF ready"
+    with stack.db.read_session() as session:
+        emails = session.execute(text("SELECT count(*) FROM jobs WHERE kind = 'invoice.email' AND params LIKE :to"
+                                      if stack.backend == "sqlite" else
+                                      "SELECT count(*) FROM jobs WHERE kind = 'invoice.email' AND params->>'to' = :to"),
+                                 {"to": f"%{email}%" if stack.backend == "sqlite" else email}).scalar_one()
+    assert emails == 0 and mail.messages_to(email) == []
+
+
+def test_a_permanent_smtp_refusal_fails_the_email_job_and_leaves_the_invoice(
+    stack: Stack, api: FlaskClient, worker: CeleryWorker, mail: RecordingHandler
+) -> None:
+    email = "nobody@lodz.test"
+    mail.refuse[email] = 550
+    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
+    email_job = wait_for(lambda: _email_job(api, stack, job["result"]["invoice_id"], "failed"), 30,
+                         what="the email job to fail")
+    assert "refused" in email_job["error"]["message"] and "550" in email_job["error"]["message"]
+    assert email_job["attempts"] == 1  # a 5xx is not retried
+    invoice = api.get(f"/api/invoices/{job['result']['invoice_id']}").get_json()
+    assert invoice["total"] == EXPECTED_TOTAL and invoice["pdf_url"]
+
+
+def test_a_temporary_smtp_failure_is_retried_and_then_delivered(
+    stack: Stack, api: FlaskClient, worker: CeleryWorker, mail: RecordingHandler
+) -> None:
+    email = "busy@lodz.test"
+    mail.defer[email] = 1
+    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
+    email_job = wait_for(lambda: _email_job(api, stack, job["result"]["invoice_id"], "succeeded"), 40,
+                         what="the email job to succeed after a retry")
+    assert email_job["attempts"] == 2
+    assert [a["outcome"] for a in email_job["attempt_history"]] == ["retrying", "succeeded"]
+    assert len(mail.messages_to(email)) == 1
+
+
+def _email_job(api: FlaskClient, stack: Stack, invoice_id: str, state: str) -> dict[str, Any] | None:
+    with stack.db.read_session() as session:
+        job_id = session.execute(text("SELECT id FROM jobs WHERE kind = 'invoice.email' AND idempotency_key = :key"),
+                                 {"key": f"invoice:{invoice_id}"}).scalar_one_or_none()
+    if job_id is None:
+        return None
+    job = api.get(f"/api/jobs/{job_id}").get_json()
+    return job if job["state"] == state else None
+
+
+# --- the form ------------------------------------------------------------------------------------
+
+def test_the_form_keeps_values_and_names_errors_then_creates_the_invoice(
+    stack: Stack, api_app: Flask, worker: CeleryWorker
+) -> None:
+    person = stack.account("operator")
+    browser = api_app.test_client()
+    assert sign_in(browser, person.email, person.password).status_code == 302
+    token = csrf_token(browser.get("/invoices/new"))
+    fields = {"csrf_token": token, "customer-name": "Müller GmbH", "customer-email": "not-an-email",
+              "currency": "EUR", "due_date": "2000-01-01",
+              "items-0-description": "Design", "items-0-quantity": "2", "items-0-unit_price": "100", "items-0-tax_rate": "19",
+              "items-1-description": "Hosting", "items-1-quantity": "-1", "items-1-unit_price": "5", "items-1-tax_rate": "19"}
+    refused = browser.post("/invoices/new", data=fields)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    for field in ("customer-email", "items-1-quantity", "due_date"):
+        assert f'id="{field}-error"' in page and f'aria-describedby="{field}-error"' in page, field
+    assert 'value="Müller GmbH"' in page and 'value="Hosting"' in page  # what was typed stays
+
+    fields |= {"customer-email": "buchhaltung@mueller.test", "items-1-quantity": "1", "due_date": ""}
+    accepted = browser.post("/invoices/new", data=fields)
+    assert accepted.status_code == 303 and accepted.headers["Location"].startswith("/jobs/")
+    job_id = accepted.headers["Location"].rsplit("/", 1)[1]
+    job_page = browser.get(accepted.headers["Location"])
+    assert job_page.status_code == 200 and "job_progress.js" in job_page.get_data(as_text=True)
+    job = wait_for_state(token_client(api_app, person.token), job_id, "succeeded")
+    assert job["result"]["total"] == "243.95"  # 200.00 + 5.00, and 19 % of 205.00 = 38.95
+    assert job["result"]["number"] in browser.get(f"/jobs/{job_id}").get_data(as_text=True)
+    assert job["result"]["number"] in pdf_text(browser, job["result"]["pdf_url"])
+
+
+# --- crashes and concurrency ---------------------------------------------------------------------
+
+def test_a_worker_killed_while_rendering_leaves_exactly_one_invoice(
+    stack: Stack, api: FlaskClient, workers: WorkerSlot
+) -> None:
+    worker = workers.ensure()
+    wrapping = "with a description long enough to wrap over several lines of the PDF table " * 3
+    many_lines = [{"description": f"Line {i} {wrapping}", "quantity": "1", "unit_price": "1.00", "tax_rate": "20"}
+                  for i in range(1000)]
+    job_id = submit_invoice(api, invoice_body("big@lodz.test", items=many_lines, send_email=False))
+    job_key = job_id.replace("-", "") if stack.backend == "sqlite" else job_id
+    wait_for(lambda: invoice_count(stack, "WHERE job_id = :job AND pdf_path IS NULL", job=job_key), 60, interval=0.02,
+             what="the invoice to be stored and its PDF to be rendering")
+    worker.kill_all()
+    workers.ensure()
+    job = wait_for_state(api, job_id, "succeeded", timeout=120)
+    assert [a["outcome"] for a in job["attempt_history"]] == ["lost", "succeeded"]
+    assert invoice_count(stack, "WHERE job_id = :job", job=job_key) == 1
+    assert job["result"]["total"] == "1200.00"
+    assert_gapless(stack)
+
+
+def test_twenty_concurrent_submissions_get_twenty_distinct_gapless_numbers(
+    stack: Stack, api_app: Flask, worker: CeleryWorker
+) -> None:
+    token = stack.account("operator").token
+    ids: list[str] = []
+    lock = threading.Lock()
+
+    def submit_one(index: int) -> None:
+        client = token_client(api_app, token)
+        job_id = submit_invoice(client, invoice_body(f"concurrent{index}@lodz.test", send_email=False))
+        with lock:
+            ids.append(job_id)
+
+    threads = [threading.Thread(target=submit_one, args=(i,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client = token_client(api_app, token)
+    jobs = [wait_for_state(client, job_id, "succeeded", timeout=90) for job_id in ids]
+    mine = [job["result"]["number"] for job in jobs]
+    assert len(set(mine)) == 20
+    assert_gapless(stack)
+
+
+# --- batches -------------------------------------------------------------------------------------
+
+def insert_orders(stack: Stack, start_id: int, customers: int, per_customer: int, day: str) -> None:
+    rows = [{"order_id": start_id + c * per_customer + n, "order_date": day, "email": f"batch{c}-{start_id}@shop.test",
+             "sku": f"SKU-{n}", "quantity": 1 + n, "price": "10.50"}
+            for c in range(customers) for n in range(per_customer)]
+    with stack.db.transaction() as session:
+        session.execute(text(
+            "INSERT INTO orders (order_id, order_date, customer_email, sku, quantity, unit_price, currency, country) "
+            "VALUES (:order_id, :order_date, :email, :sku, :quantity, :price, 'EUR', 'DE')"), rows)
+
+
+def run_batch(api: FlaskClient, start: str, end: str, **headers: str) -> dict[str, Any]:
+    response = api.post("/api/invoices/batch", json={"period_start": start, "period_end": end, "send_email": False},
+                        headers=headers)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    return wait_for_job(api, response.get_json()["id"], lambda j: j["state"] in ("succeeded", "failed"), 120,
+                        "the batch to finish")
+
+
+def test_a_batch_over_50_orders_of_10_customers_makes_10_invoices_and_a_second_run_none(
+    stack: Stack, api: FlaskClient, worker: CeleryWorker
+) -> None:
+    insert_orders(stack, 10_000, customers=10, per_customer=5, day="2026-03-15")
+    insert_orders(stack, 20_000, customers=2, per_customer=2, day="2026-04-02")  # outside the period
+    first = run_batch(api, "2026-03-01", "2026-03-31")
+    assert first["state"] == "succeeded", first
+    assert first["result"]["invoices"] == 10 and len(first["result"]["children"]) == 10
+    assert first["result"]["failed"] == []
+    assert first["progress"]["done"] == first["progress"]["total"] == 10
+    with stack.db.read_session() as session:
+        billed = session.execute(text("SELECT count(*), count(DISTINCT invoice_id) FROM orders "
+                                      "WHERE order_id BETWEEN 10000 AND 10049 AND invoice_id IS NOT NULL")).one()
+        untouched = session.execute(text("SELECT count(*) FROM orders WHERE order_id >= 20000 AND invoice_id IS NULL")
+                                    ).scalar_one()
+    assert tuple(billed) == (50, 10) and untouched == 4
+    child = api.get(f"/api/jobs/{first['result']['children'][0]}").get_json()
+    assert child["kind"] == "invoice.customer_batch" and child["queue"] == "invoices.bulk"
+    # 5 lines: quantities 1..5 of 10.50 at the batch tax rate 0 % = 157.50
+    assert child["result"]["total"] == "157.50"
+
+    second = run_batch(api, "2026-03-01", "2026-03-31")
+    assert second["state"] == "succeeded" and second["result"] == {"invoices": 0, "children": [], "failed": []}
+    assert_gapless(stack)
+
+
+# --- idempotency keys ----------------------------------------------------------------------------
+
+def test_the_same_idempotency_key_and_body_answer_the_first_job(stack: Stack, api: FlaskClient) -> None:
+    key = f"order-{stack.backend}-1"
+    first = api.post("/api/invoices", json=invoice_body(), headers={"Idempotency-Key": key})
+    again = api.post("/api/invoices", json=invoice_body(), headers={"Idempotency-Key": key})
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"]
+    other_body = api.post("/api/invoices", json=invoice_body(notes="changed"), headers={"Idempotency-Key": key})
+    assert assert_error(other_body, 422)["fields"] == [
+        {"field": "Idempotency-Key", "reason": "already used with a different request body"}]
+    someone_else = token_client(api.application, stack.account("operator").token)
+    theirs = someone_else.post("/api/invoices", json=invoice_body(), headers={"Idempotency-Key": key})
+    assert theirs.status_code == 202 and theirs.get_json()["id"] != first.get_json()["id"]  # keys are per user
+
+
+def test_a_key_still_being_accepted_gets_409(stack: Stack, api: FlaskClient) -> None:
+    if stack.backend != "postgresql":
+        pytest.skip("SQLite's write lock makes the second request wait for the first instead")
+    me = api.get("/api/me").get_json()
+    with stack.db.read_session() as session:
+        user_id = session.execute(text("SELECT id FROM users WHERE email = :e"), {"e": me["email"]}).scalar_one()
+    dsn = stack.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as other:  # a request with this key in the middle of its transaction
+        other.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"invoice.create|{user_id}:in-flight",))
+        response = api.post("/api/invoices", json=invoice_body(), headers={"Idempotency-Key": "in-flight"})
+        error = assert_error(response, 409)
+        assert "still being accepted" in error["message"] and response.headers["Retry-After"] == "1"
+    assert api.post("/api/invoices", json=invoice_body(), headers={"Idempotency-Key": "in-flight"}).status_code == 202
+
+
+# --- validation and listing ----------------------------------------------------------------------
+
+def test_every_bad_field_is_listed_with_its_reason(stack: Stack, api: FlaskClient) -> None:
+    body = {"customer": {"name": "", "email": "bad"}, "currency": "ZZZ", "issue_date": "2026-05-01",
+            "due_date": "2026-04-01", "items": [{"description": "x", "quantity": "-1", "unit_price": "abc",
+                                                  "tax_rate": "101"}]}
+    error = assert_error(api.post("/api/invoices", json=body), 422)
+    assert {item["field"] for item in error["fields"]} == {
+        "customer.name", "customer.email", "currency", "due_date", "items.0.quantity", "items.0.unit_price",
+        "items.0.tax_rate"}
+    assert assert_error(api.post("/api/invoices", json=invoice_body(items=[])), 422)["fields"][0]["field"] == "items"
+    too_precise = invoice_body(items=[{"description": "x", "quantity": "1.0001", "unit_price": "1.00001",
+                                       "tax_rate": "5"}])
+    assert {item["field"] for item in assert_error(api.post("/api/invoices", json=too_precise), 422)["fields"]} == {
+        "items.0.quantity", "items.0.unit_price"}
+    batch = api.post("/api/invoices/batch", json={"period_start": "2026-05-01", "period_end": "2026-04-01"})
+    assert assert_error(batch, 422)["fields"][0]["field"] == "period_end"
+
+
+def test_invoices_are_listed_newest_first_and_filtered(stack: Stack, api: FlaskClient, worker: CeleryWorker) -> None:
+    mine = f"filter-{stack.backend}@lodz.test"
+    job = wait_for_state(api, submit_invoice(api, invoice_body(mine, send_email=False, issue_date="2026-02-10")),
+                         "succeeded")
+    found = api.get("/api/invoices", query_string={"customer": f"filter-{stack.backend}"}).get_json()["items"]
+    assert [item["number"] for item in found] == [job["result"]["number"]]
+    assert found[0]["issue_date"] == "2026-02-10" and found[0]["due_date"] == "2026-03-12"
+    in_range = api.get("/api/invoices", query_string={"date_from": "2026-02-10", "date_to": "2026-02-10",
+                                                      "limit": 100}).get_json()["items"]
+    assert job["result"]["number"] in [item["number"] for item in in_range]
+    assert all(item["issue_date"] == "2026-02-10" for item in in_range)
+    assert assert_error(api.get("/api/invoices/not-an-id"), 404)
+    assert assert_error(api.get("/api/invoices", query_string={"date_from": "yesterday"}), 422)

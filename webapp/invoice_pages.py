@@ -1,0 +1,95 @@
+"""Pages for invoices: the new-invoice form (line items added and removed in the page) and the list."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
+
+from accounts.roles import Role
+from invoicing.models import Invoice
+from jobs.enqueue import submit_job
+from webapp.access import current_actor, requires
+from webapp.api.invoices import InvoiceBody, invoice_to_dict
+from webapp.errors import validation_error
+from webapp.rate_limits import submit_rate_limits
+from webapp.runtime import runtime
+
+bp = Blueprint("invoice_pages", __name__)
+
+BLANK_ROWS = 3
+MAX_ROWS = 200
+CUSTOMER_FIELDS = ("name", "email", "address", "tax_id", "country")
+ITEM_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
+LIST_LIMIT = 50
+
+
+def form_rows(form: MultiDict[str, str]) -> list[dict[str, str]]:
+    """The line-item rows of the form, in order, without the ones left entirely blank."""
+    indexes = sorted({int(key.split("-")[1]) for key in form if key.startswith("items-") and key.count("-") == 2
+                      and key.split("-")[1].isdigit()})[:MAX_ROWS]
+    rows = [{name: form.get(f"items-{i}-{name}", "").strip() for name in ITEM_FIELDS} for i in indexes]
+    return [row for row in rows if any(row.values())]
+
+
+def form_payload(form: MultiDict[str, str], rows: list[dict[str, str]]) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "customer": {name: form.get(f"customer-{name}", "").strip() for name in CUSTOMER_FIELDS},
+        "currency": form.get("currency", "").strip(),
+        "items": rows,
+        "notes": form.get("notes", "").strip(),
+        "send_email": form.get("send_email") == "on",
+    }
+    for name in ("issue_date", "due_date", "due_days"):
+        if form.get(name, "").strip():
+            payload[name] = form[name].strip()
+    return payload
+
+
+def field_errors(error: ValidationError) -> dict[str, str]:
+    """Errors by form field name: customer.email -> customer-email, items.1.quantity -> items-1-quantity."""
+    errors: dict[str, str] = {}
+    for item in validation_error(error).fields:
+        errors.setdefault(item["field"].replace(".", "-"), item["reason"])
+    return errors
+
+
+@bp.route("/invoices/new", methods=["GET", "POST"])
+@requires(Role.OPERATOR)
+@submit_rate_limits
+def new_invoice() -> Response | tuple[str, int]:
+    values: dict[str, Any] = {"currency": "EUR", "send_email": True, "customer": {}, "notes": ""}
+    rows: list[dict[str, str]] = []
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        rows = form_rows(request.form)
+        values = form_payload(request.form, rows)
+        try:
+            body = InvoiceBody.model_validate(values)
+        except ValidationError as error:
+            errors = field_errors(error)
+        else:
+            rt = runtime()
+            with rt.db.transaction() as session:
+                job, message = submit_job(session, "invoice.create", body.to_request().to_params(),
+                                          actor=current_actor())
+            rt.publisher.publish_after_commit(message)
+            return redirect(url_for("pages.job_page", job_id=str(job.id)), code=303)
+    shown = rows + [dict.fromkeys(ITEM_FIELDS, "") for _ in range(max(BLANK_ROWS - len(rows), 1))]
+    return render_template("invoice_new.html", values=values, rows=shown, errors=errors,
+                           today=date.today().isoformat()), 422 if errors else 200
+
+
+@bp.get("/invoices")
+def list_invoices() -> str:
+    customer = request.args.get("customer", "").strip()[:254]
+    statement = select(Invoice).order_by(Invoice.created_at.desc(), Invoice.id.desc()).limit(LIST_LIMIT)
+    if customer:
+        statement = statement.where(func.lower(Invoice.customer_email).contains(customer.lower(), autoescape=True))
+    with runtime().db.read_session() as session:
+        invoices = [invoice_to_dict(invoice) for invoice in session.scalars(statement)]
+    return render_template("invoices.html", invoices=invoices, customer=customer)
+
