@@ -95,18 +95,19 @@ def money(value: Decimal) -> str:
 class _Page:
     """A canvas with a cursor: text flows down, a new page starts when it reaches the bottom."""
 
-    def __init__(self, canvas: Canvas, doc: InvoiceDocument) -> None:
+    def __init__(self, canvas: Canvas, doc: InvoiceDocument, fonts: tuple[str, str]) -> None:
         self.canvas, self.doc, self.y = canvas, doc, TOP
+        self.regular, self.bold = fonts
 
     def text(self, x: float, value: str, *, bold: bool = False, size: float = SIZE, right: bool = False) -> None:
-        self.canvas.setFont(BOLD if bold else REGULAR, size)
+        self.canvas.setFont(self.bold if bold else self.regular, size)
         (self.canvas.drawRightString if right else self.canvas.drawString)(x, self.y, value)
 
     def down(self, amount: float = LEADING) -> None:
         self.y -= amount
 
     def footer(self) -> None:
-        self.canvas.setFont(REGULAR, 7.5)
+        self.canvas.setFont(self.regular, 7.5)
         self.canvas.drawRightString(RIGHT, 10 * mm, f"{self.doc.number} · page {self.canvas.getPageNumber()}")
 
     def new_page(self) -> None:
@@ -151,7 +152,7 @@ def _heading(page: _Page, doc: InvoiceDocument) -> None:
 def _line_rows(page: _Page, doc: InvoiceDocument) -> None:
     page.table_header()
     for line in doc.lines:
-        wrapped = simpleSplit(line.description, REGULAR, SIZE, DESCRIPTION_WIDTH) or [""]
+        wrapped = simpleSplit(line.description, page.regular, SIZE, DESCRIPTION_WIDTH) or [""]
         page.ensure(len(wrapped) * LEADING, table_header=True)
         cells = (plain(line.quantity), plain(line.unit_price), plain(line.tax_rate), money(line.amount))
         for (_title, x, _right), value in zip(COLUMNS[1:], cells, strict=True):
@@ -186,20 +187,20 @@ def _notes(page: _Page, doc: InvoiceDocument) -> None:
     page.text(LEFT, "Notes", bold=True)
     page.down(LEADING)
     for paragraph in doc.notes.splitlines():
-        for part in simpleSplit(paragraph, REGULAR, SIZE, RIGHT - LEFT) or [""]:
+        for part in simpleSplit(paragraph, page.regular, SIZE, RIGHT - LEFT) or [""]:
             page.ensure(LEADING)
             page.text(LEFT, part)
             page.down(LEADING)
 
 
-def render_invoice_pdf(doc: InvoiceDocument) -> bytes:
-    """The invoice as PDF bytes."""
+def render_invoice_pdf(doc: InvoiceDocument, fonts: tuple[str, str] = (REGULAR, BOLD)) -> bytes:
+    """The invoice as PDF bytes (`fonts` exists for the benchmark's built-in-font baseline)."""
     register_fonts()
     buffer = io.BytesIO()
     canvas = Canvas(buffer, pagesize=A4, pageCompression=1)
     canvas.setTitle(f"Invoice {doc.number}")
     canvas.setAuthor(doc.seller.name)
-    page = _Page(canvas, doc)
+    page = _Page(canvas, doc, fonts)
     _heading(page, doc)
     _line_rows(page, doc)
     _totals(page, doc)

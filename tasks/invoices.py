@@ -17,7 +17,8 @@ from tasks.runtime import worker_settings
 
 def invoicing_options(settings: Settings) -> InvoicingOptions:
     return InvoicingOptions(
-        seller=Party(name=settings.seller_name, address=settings.seller_address, email=settings.seller_email,
+        seller=Party(name=settings.seller_name, address=settings.seller_address.replace("\\n", "\n"),
+                     email=settings.seller_email,
                      tax_id=settings.seller_tax_id, country=settings.seller_country),
         invoice_dir=settings.invoice_dir, due_days=settings.invoice_due_days,
         batch_tax_rate=Decimal(str(settings.invoice_batch_tax_rate_pct)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+from datetime import datetime
 from collections.abc import Iterator
 from typing import Any
 
@@ -320,6 +321,35 @@ def test_a_batch_over_50_orders_of_10_customers_makes_10_invoices_and_a_second_r
     second = run_batch(api, "2026-03-01", "2026-03-31")
     assert second["state"] == "succeeded" and second["result"] == {"invoices": 0, "children": [], "failed": []}
     assert_gapless(stack)
+
+
+def test_a_single_invoice_starts_within_seconds_while_a_batch_runs(
+    stack: Stack, api: FlaskClient, workers: WorkerSlot
+) -> None:
+    workers.stop()  # as in the Procfile: one worker for invoices, another for invoices.bulk
+    bulk = CeleryWorker(workers.env, stack.log_dir, queues="invoices.bulk", concurrency=1).start()
+    single = CeleryWorker(workers.env, stack.log_dir, queues="invoices", concurrency=1).start()
+    try:
+        insert_orders(stack, 30_000, customers=40, per_customer=3, day="2026-06-10")
+        response = api.post("/api/invoices/batch", json={"period_start": "2026-06-01", "period_end": "2026-06-30",
+                                                         "send_email": False})
+        batch_id = response.get_json()["id"]
+        wait_for_job(api, batch_id, lambda j: (j["progress"]["total"] or 0) == 40, 30, "the batch to start its children")
+        job_id = submit_invoice(api, invoice_body("urgent@lodz.test", send_email=False))
+        urgent = wait_for_state(api, job_id, "succeeded", timeout=30)
+        batch = api.get(f"/api/jobs/{batch_id}").get_json()
+        waited = (parse_time(urgent["started_at"]) - parse_time(urgent["created_at"])).total_seconds()
+        assert waited < 5, f"the single invoice waited {waited:.1f} s behind the batch"
+        assert batch["state"] == "running" and batch["progress"]["done"] < 40  # the batch was still going
+        assert wait_for_job(api, batch_id, lambda j: j["state"] == "succeeded", 120, "the batch")["result"][
+            "invoices"] == 40
+    finally:
+        bulk.stop()
+        single.stop()
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 # --- idempotency keys ----------------------------------------------------------------------------

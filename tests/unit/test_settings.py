@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import EXAMPLE_SECRET_KEY, PROJECT_ROOT, SettingsError, load_settings
+from config.settings import EXAMPLE_SECRET_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
 
 
 def settings_error(environ: dict[str, str]) -> str:
@@ -194,3 +194,11 @@ def test_unknown_environment_variables_are_ignored() -> None:
 
 def test_lower_case_names_are_not_settings() -> None:
     assert load_settings({"web_port": "abc"}).web_port == 8000
+
+
+def test_env_example_lists_every_setting_with_a_value_the_settings_accept() -> None:
+    from dotenv import dotenv_values
+
+    example = dotenv_values(PROJECT_ROOT / ".env.example")
+    assert set(example) == {name.upper() for name in Settings.model_fields}
+    load_settings({k: v for k, v in example.items() if v is not None})  # every example value is valid
