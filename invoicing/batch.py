@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Uuid, bindparam, select, text
 from sqlalchemy.orm import Session
 
-from invoicing.models import Invoice
+from invoicing.models import Customer, Invoice
 from invoicing.money import LineItem
 from invoicing.pdf import Party
 from invoicing.service import InvoiceRequest, InvoicingOptions, finish_invoice, invoice_for_job, invoice_result, store_invoice
@@ -62,11 +62,12 @@ def run_batch(ctx: JobContext, options: InvoicingOptions) -> dict[str, Any]:
 
 
 def _customer(session: Session, email: str) -> Party:
-    row = session.execute(text("SELECT name, country, tax_id FROM customers WHERE email = :email "
-                               "ORDER BY customer_id LIMIT 1"), {"email": email}).first()
-    if row is None:
+    """Who is billed: the `customers` row with this email, or just the email when there is none."""
+    customer = session.scalar(select(Customer).where(Customer.email == email).order_by(Customer.customer_id).limit(1))
+    if customer is None:
         return Party(name=email, email=email)
-    return Party(name=row.name, email=email, country=row.country or "", tax_id=row.tax_id or "")
+    return Party(name=customer.name, email=email, country=customer.country, tax_id=customer.tax_id or "",
+                 address=customer.address or "")
 
 
 def _lock_orders(session: Session, email: str, currency: str, start: date, end: date) -> list[Any]:

@@ -6,12 +6,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, Numeric, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, Numeric, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobs.db import Base, UTCDateTime, utcnow
 
 AMOUNT = Numeric(18, 4)
+
+
+class Customer(Base):
+    """A customer as the ETL `customers` dataset loads it (etl/datasets/customers.py owns the columns)."""
+
+    __tablename__ = "customers"
+
+    customer_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str] = mapped_column(String(254))
+    country: Mapped[str] = mapped_column(String(2))
+    tax_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    address: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class InvoiceCounter(Base):

@@ -61,6 +61,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['invoice_id'], ['invoices.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('invoice_id', 'position')
     )
+    # Invoices print the customer's address when the `customers` dataset has it.
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('address', sa.Text(), nullable=True))
     # Orders loaded by the ETL `orders` dataset link to the invoice that billed them.
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.add_column(sa.Column('invoice_id', sa.Uuid(), nullable=True))
@@ -68,6 +71,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('customers', schema=None) as batch_op:
+        batch_op.drop_column('address')
     with op.batch_alter_table('orders', schema=None) as batch_op:
         batch_op.drop_index('ix_orders_invoice_date')
         batch_op.drop_column('invoice_id')

@@ -302,6 +302,9 @@ def test_a_batch_over_50_orders_of_10_customers_makes_10_invoices_and_a_second_r
 ) -> None:
     insert_orders(stack, 10_000, customers=10, per_customer=5, day="2026-03-15")
     insert_orders(stack, 20_000, customers=2, per_customer=2, day="2026-04-02")  # outside the period
+    with stack.db.transaction() as session:  # one of them is known from the customers dataset
+        session.execute(text("INSERT INTO customers (customer_id, name, email, country, tax_id, address) VALUES "
+                             "(910000, 'Ørsted Batch A/S', 'batch0-10000@shop.test', 'DK', 'DK123', 'Kraftværksvej 53')"))
     first = run_batch(api, "2026-03-01", "2026-03-31")
     assert first["state"] == "succeeded", first
     assert first["result"]["invoices"] == 10 and len(first["result"]["children"]) == 10
@@ -317,6 +320,10 @@ def test_a_batch_over_50_orders_of_10_customers_makes_10_invoices_and_a_second_r
     assert child["kind"] == "invoice.customer_batch" and child["queue"] == "invoices.bulk"
     # 5 lines: quantities 1..5 of 10.50 at the batch tax rate 0 % = 157.50
     assert child["result"]["total"] == "157.50"
+    known = api.get("/api/invoices", query_string={"customer": "batch0-10000@"}).get_json()["items"]
+    assert [(i["customer"]["name"], i["customer"]["address"], i["customer"]["tax_id"]) for i in known] == [
+        ("Ørsted Batch A/S", "Kraftværksvej 53", "DK123")]
+    assert "Kraftværksvej 53" in pdf_text(api, known[0]["pdf_url"])
 
     second = run_batch(api, "2026-03-01", "2026-03-31")
     assert second["state"] == "succeeded" and second["result"] == {"invoices": 0, "children": [], "failed": []}
