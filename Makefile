@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test test-unit clean-venv
+.PHONY: run test test-unit screenshots bench clean-venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,17 @@ run: $(VENV)/.runtime-installed
 	scripts/run.sh
 
 test: $(VENV)/.dev-installed
+	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Re-takes the README's screenshots (docs/screenshots/) with the browser tests.
+screenshots: $(VENV)/.dev-installed
+	scripts/ensure_chromium.sh
+	SCREENSHOTS_DIR=docs/screenshots $(VENV)/bin/pytest tests/browser $(PYTEST_ARGS)
+
+# Every hot-path benchmark beside its baseline (wrk from Debian if missing): docs/benchmarks.md and docs/bench-*.png.
+bench: $(VENV)/.dev-installed
+	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
 
 test-unit: $(VENV)/.dev-installed
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -70,11 +70,18 @@ class Settings(BaseModel):
     web_host: str = "127.0.0.1"
     web_port: int = Field(8000, gt=0, lt=65536)
     web_workers: int = Field(2, gt=0)
+    web_threads: int = Field(8, gt=0)
+    # Live job pages hold a thread each; streams end after sse_max_s (browsers reconnect) and past
+    # sse_max_streams per web worker process a page falls back to polling.
+    sse_max_s: float = Field(30.0, gt=0)
+    sse_max_streams: int = Field(4, ge=0)
+    sse_poll_interval_s: float = Field(0.5, gt=0)
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, gt=0, lt=65536)
     flower_basic_auth: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     session_lifetime_h: float = Field(12.0, gt=0)
     login_rate_limit: str = "5 per 15 minutes"

@@ -15,6 +15,7 @@ class AuditAction(StrEnum):
     CANCELLED = "cancelled"
     RETRIED = "retried"
     REPLAYED = "replayed"
+    DISCARDED = "discarded"
 
 
 @dataclass(frozen=True)

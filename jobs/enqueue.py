@@ -62,11 +62,13 @@ def submit_job(
     return job, message
 
 
-def retry_job(session: Session, job: Job, actor: Actor | None = None) -> OutboxMessage:
-    """A failed job gets a new attempt: back to queued with a fresh outbox message."""
+def retry_job(
+    session: Session, job: Job, actor: Actor | None = None, action: AuditAction = AuditAction.RETRIED
+) -> OutboxMessage:
+    """A failed job gets a new attempt: back to queued with a fresh outbox message (a retry or a replay)."""
     lifecycle.requeue_failed(session, job)
     message = _outbox_message(job)
     session.add(message)
-    audit.record(session, job, AuditAction.RETRIED, actor)
+    audit.record(session, job, action, actor)
     session.flush()
     return message

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
+from jobs import metrics
 from jobs.db import utcnow
 from jobs.models import Job, JobAttempt
 from jobs.states import TRANSITIONS, AttemptOutcome, JobState
@@ -60,6 +61,7 @@ def log_state_change(job: Job) -> None:
         extra={"job_id": str(job.id), "kind": job.kind, "state": job.state, "attempt": job.attempts,
                "queue": job.queue, "duration_s": duration},
     )
+    metrics.observe_state_change(job)
 
 
 def _move(job: Job, target: JobState) -> None:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 from datetime import timedelta
 
+from amqp import spec
+from amqp.exceptions import MessageNacked
 from celery import Celery
 from kombu import Connection, Producer
 from sqlalchemy import CursorResult, delete, select, update
@@ -18,6 +20,8 @@ from jobs.models import OutboxMessage
 log = logging.getLogger("jobs.outbox")
 
 PURGE_INTERVAL_S = 3600.0
+# A broker that has not confirmed a batch by then is treated as down; the rows stay for the relay.
+CONFIRM_TIMEOUT_S = 30.0
 
 
 class BrokerUnavailable(RuntimeError):
@@ -30,6 +34,53 @@ class BrokerUnavailable(RuntimeError):
         super().__init__(message)
         self.sent = sent or []
         self.failed_id = failed_id
+
+
+class PipelinedConfirms:
+    """Publisher confirms without a round trip per message, on one AMQP channel.
+
+    py-amqp's confirm mode waits for each message's ack before the next publish. Here every publish
+    (a task and its task-sent event alike) is numbered as the broker numbers it, and one wait per
+    batch collects the acks, which the broker often sends for many messages at once.
+    """
+
+    def __init__(self, channel: Any) -> None:
+        self.channel = channel
+        self.published = 0
+        self._outstanding: set[int] = set()
+        self._nacked: set[int] = set()
+        channel.events["basic_ack"].add(self._on_ack)
+        channel.events["basic_nack"].add(self._on_nack)
+        if not channel._confirm_selected:
+            channel._confirm_selected = True
+            channel.confirm_select()
+        channel.basic_publish = self._publish  # replaces basic_publish_confirm on this channel only
+
+    def _publish(self, *args: Any, **kwargs: Any) -> Any:
+        result = self.channel._basic_publish(*args, **kwargs)
+        self.published += 1
+        self._outstanding.add(self.published)
+        return result
+
+    def _resolve(self, delivery_tag: int, multiple: bool) -> set[int]:
+        tags = {t for t in self._outstanding if t <= delivery_tag} if multiple else {delivery_tag}
+        self._outstanding -= tags
+        return tags
+
+    def _on_ack(self, delivery_tag: int, multiple: bool) -> None:
+        self._resolve(delivery_tag, multiple)
+
+    def _on_nack(self, delivery_tag: int, multiple: bool) -> None:
+        self._nacked |= self._resolve(delivery_tag, multiple)
+
+    def wait_through(self, tag: int, timeout: float = CONFIRM_TIMEOUT_S) -> None:
+        """Return once the broker has acked or nacked every publish up to `tag`."""
+        while self._outstanding and min(self._outstanding) <= tag:
+            self.channel.wait([spec.Basic.Ack, spec.Basic.Nack], timeout=timeout)
+
+    def confirmed_through(self, tag: int) -> bool:
+        """Every publish up to `tag` acked (none nacked, none outstanding)."""
+        return not any(t <= tag for t in self._outstanding) and not any(t <= tag for t in self._nacked)
 
 
 class OutboxPublisher:
@@ -46,6 +97,7 @@ class OutboxPublisher:
         self._lock = threading.Lock()
         self._connection: Connection | None = None
         self._producer: Producer | None = None
+        self._confirms: PipelinedConfirms | None = None
         self._down_until = 0.0
 
     def _ensure_producer(self) -> Producer:
@@ -55,6 +107,7 @@ class OutboxPublisher:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=None)
             self._connection = connection
             self._producer = self.celery_app.amqp.Producer(connection, auto_declare=False)
+            self._confirms = PipelinedConfirms(self._producer.channel)
         return self._producer
 
     def _reset(self) -> None:
@@ -64,31 +117,59 @@ class OutboxPublisher:
             except Exception:  # noqa: BLE001 - the connection is already broken; closing is best effort
                 log.debug("closing a broken broker connection failed", exc_info=True)
         self._connection = self._producer = None
+        self._confirms = None
 
     def publish(self, messages: Sequence[OutboxMessage]) -> list[int]:
-        """Publish in order, stopping at the first failure; return the ids that the broker confirmed."""
+        """Publish in order, stopping at the first failure; return the ids that the broker confirmed.
+
+        Confirms are pipelined: the whole batch is sent, then the broker's acks are awaited once.
+        A connection that had worked before and has gone stale (broker restart) gets one fresh
+        try for what it did not confirm.
+        """
         sent: list[int] = []
         with self._lock:
-            for message in messages:
+            fresh_try_left = True
+            while True:
+                had_connection = self._producer is not None
+                confirmed_before = len(sent)
                 try:
-                    self._send_with_fresh_retry(message)
-                except Exception as exc:  # noqa: BLE001 - any broker error leaves the row for the relay
+                    self._publish_batch(messages[len(sent):], sent)
+                    return sent
+                except Exception as exc:  # noqa: BLE001 - any broker error leaves the rows for the relay
                     self._reset()
+                    worked = had_connection or len(sent) > confirmed_before
+                    if worked and fresh_try_left:
+                        fresh_try_left = False
+                        continue
                     self._down_until = time.monotonic() + self.outage_cooldown_s
-                    raise BrokerUnavailable(f"{type(exc).__name__}: {exc}", sent=sent, failed_id=message.id) from exc
-                sent.append(message.id)
-        return sent
+                    raise BrokerUnavailable(f"{type(exc).__name__}: {exc}", sent=sent,
+                                            failed_id=messages[len(sent)].id) from exc
 
-    def _send_with_fresh_retry(self, message: OutboxMessage) -> None:
-        """Send; a connection that had worked before and has gone stale (broker restart) gets one fresh try."""
-        had_connection = self._producer is not None
+    def _publish_batch(self, batch: Sequence[OutboxMessage], sent: list[int]) -> None:
+        """Send `batch`, wait for its confirms once, and append the confirmed prefix's ids to `sent`."""
+        if not batch:
+            return
+        self._ensure_producer()
+        confirms = self._confirms
+        if confirms is None:  # a producer without a confirm channel: each send returns once published
+            for message in batch:
+                self._send(message)
+                sent.append(message.id)
+            return
+        ends: list[int] = []
+        already = len(sent)
         try:
-            self._send(message)
-        except Exception:
-            if not had_connection:
-                raise
-            self._reset()
-            self._send(message)
+            for message in batch:
+                self._send(message)
+                ends.append(confirms.published)
+            confirms.wait_through(ends[-1])
+        finally:
+            for message, end in zip(batch, ends, strict=False):
+                if not confirms.confirmed_through(end):
+                    break
+                sent.append(message.id)
+        if len(sent) - already < len(batch):
+            raise MessageNacked("the broker refused a message")
 
     def _send(self, message: OutboxMessage) -> None:
         self.celery_app.send_task(

@@ -11,15 +11,17 @@ from celery import Task, shared_task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from jobs import lifecycle
+from jobs import lifecycle, metrics
 from jobs.context import JobCancelled, JobContext, WaitForChildren
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
+from jobs.topology import JOB_KINDS
 from tasks.runtime import retry_policy, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
 
 JobFunction = Callable[[JobContext], dict[str, Any]]
+JOB_KIND_OF_TASK = {kind.task_name: kind.kind for kind in JOB_KINDS.values()}
 
 
 class JobTask(Task):
@@ -49,7 +51,7 @@ class JobTask(Task):
             log.info("job_id=%s delivery skipped: %s", job_id, delivery.reason)
             return
         if delivery.decision is Decision.GIVE_UP:
-            raise Reject(delivery.reason, requeue=False)
+            self._dead_letter(delivery.reason)
         try:
             self._execute(job_id, delivery.attempt, function, params, db_waits=db_waits)
         except OperationalError as exc:
@@ -117,7 +119,14 @@ class JobTask(Task):
     def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
         with worker_database().transaction() as session:
             lifecycle.fail(session, job_id, attempt, error)
-        raise Reject(error["message"], requeue=False)
+        self._dead_letter(error["message"])
+
+    def _dead_letter(self, reason: str) -> NoReturn:
+        """Reject the message without requeue: RabbitMQ moves it to its queue's dead-letter queue."""
+        kind = JOB_KIND_OF_TASK.get(self.name, self.name)
+        # Not the delivery's routing key: a retried message arrives with the delayed-delivery one.
+        metrics.count_dead_lettered(kind, JOB_KINDS[kind].queue if kind in JOB_KINDS else "unknown")
+        raise Reject(reason, requeue=False)
 
     def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException, db_waits: int) -> None:
         policy = retry_policy(worker_settings())

@@ -43,9 +43,13 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from webapp import health, imports, invoice_pages, login, openapi, pages
-    from webapp.api import accounts, diagnostics, etl, invoices, jobs
+    from webapp.api import accounts, diagnostics, etl, invoices, job_events, jobs, overview
+    from webapp import dead_letter_pages
+    from webapp.api import dead_letters
+    from webapp import metrics
 
     blueprints = (health.bp, openapi.bp, login.bp, pages.bp, imports.bp, invoice_pages.bp,
-                  jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp)
+                  jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp, job_events.bp, overview.bp,
+                  dead_letters.bp, dead_letter_pages.bp, metrics.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -16,7 +16,7 @@ from accounts.directory import Identity, authenticate_token, identity_of, touch_
 from accounts.models import User
 from accounts.roles import Role
 from jobs.audit import Actor
-from webapp.errors import ApiError
+from webapp.errors import ApiError, wants_json
 from webapp.extensions import csrf, login_manager
 from webapp.runtime import runtime
 
@@ -65,7 +65,8 @@ def current_actor() -> Actor:
 
 
 def is_api_request() -> bool:
-    return request.path.startswith("/api/")
+    """A program's request (the API, probes, Prometheus): refused with 401, never sent to the sign-in page."""
+    return wants_json()
 
 
 def _unauthorized(message: str, error_code: str | None = None) -> ApiError:

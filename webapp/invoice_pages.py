@@ -6,14 +6,13 @@ from typing import Any
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from accounts.roles import Role
-from invoicing.models import Invoice
 from jobs.enqueue import submit_job
 from webapp.access import current_actor, requires
-from webapp.api.invoices import InvoiceBody, invoice_to_dict
+from webapp.api.invoices import InvoiceBody, InvoiceListQuery, find_invoices, invoice_to_dict
+from webapp.api.requests import query_args
 from webapp.errors import validation_error
 from webapp.rate_limits import submit_rate_limits
 from webapp.runtime import runtime
@@ -85,11 +84,7 @@ def new_invoice() -> Response | tuple[str, int]:
 
 @bp.get("/invoices")
 def list_invoices() -> str:
-    customer = request.args.get("customer", "").strip()[:254]
-    statement = select(Invoice).order_by(Invoice.created_at.desc(), Invoice.id.desc()).limit(LIST_LIMIT)
-    if customer:
-        statement = statement.where(func.lower(Invoice.customer_email).contains(customer.lower(), autoescape=True))
-    with runtime().db.read_session() as session:
-        invoices = [invoice_to_dict(invoice) for invoice in session.scalars(statement)]
-    return render_template("invoices.html", invoices=invoices, customer=customer)
-
+    query = query_args(InvoiceListQuery, drop_empty=True)
+    page, next_cursor = find_invoices(query.model_copy(update={"limit": LIST_LIMIT}))
+    return render_template("invoices.html", invoices=[invoice_to_dict(invoice) for invoice in page],
+                           customer=query.customer or "", next_cursor=next_cursor)

@@ -90,9 +90,9 @@ def _schemas() -> dict[str, Any]:
         },
         "AuditEntry": {
             "type": "object",
-            "description": "who submitted, cancelled, retried or replayed the job",
+            "description": "who submitted, cancelled, retried, replayed the job or discarded its dead letter",
             "properties": {
-                "action": {"type": "string", "enum": ["submitted", "cancelled", "retried", "replayed"]},
+                "action": {"type": "string", "enum": ["submitted", "cancelled", "retried", "replayed", "discarded"]},
                 "by": {"type": ["string", "null"], "description": "the user's email"},
                 "via": {"type": ["string", "null"], "description": "session, token:<name> or cli"},
                 "at": timestamp,
@@ -262,6 +262,67 @@ def _invoice_paths() -> dict[str, Any]:
     }
 
 
+def _dead_letter_paths() -> dict[str, Any]:
+    nullable_uuid = {"type": ["string", "null"], "format": "uuid"}
+    dead_letter = {"type": "object", "properties": {
+        "queue": {"type": "string", "description": "the dead-letter queue, <queue>.dead"},
+        "original_queue": {"type": "string"}, "job_id": nullable_uuid,
+        "kind": {"type": ["string", "null"], "description": "the task name"},
+        "job_state": {"type": ["string", "null"], "description": "null when the job is not in the database"},
+        "error": {"type": ["object", "null"]}, "attempts": {"type": ["integer", "null"]},
+        "death_reason": {"type": ["string", "null"], "description": "x-death reason: rejected, delivery_limit, …"},
+        "death_count": {"type": "integer"}, "died_at": {"type": ["string", "null"], "format": "date-time"},
+        "age_s": {"type": ["number", "null"]}, "links": {"type": "object"}}}
+    unavailable = _error("the broker cannot be reached; nothing changed (or, for a replay, see the message)")
+    one = {"parameters": [JOB_ID]}
+    return {
+        "/api/dead-letters": {"get": {
+            "summary": "Messages in every dead-letter queue with their jobs (operator); listing leaves them in place",
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "responses": {"200": _json({"type": "object", "properties": {
+                "items": {"type": "array", "items": dead_letter},
+                "queues": {"type": "array", "items": {"type": "object", "properties": {
+                    "queue": {"type": "string"}, "total": {"type": "integer"}}}},
+                "total": {"type": "integer"}, "limit": {"type": "integer"}, "truncated": {"type": "boolean"}}},
+                "dead letters, up to limit"), "422": _error("bad limit"), "503": unavailable},
+        }},
+        "/api/dead-letters/{job_id}/replay": {"post": {
+            "summary": "Give the failed job of a dead letter a new attempt (audit `replayed`); its message goes back "
+                       "to its queue with publisher confirms, then the dead letter is removed (operator)",
+            **one, "responses": {
+                "202": _json({"type": "object", "properties": {
+                    "job_id": {"type": "string"}, "job": _ref("Job"), "messages_removed": {"type": "integer"},
+                    "published": {"type": "boolean", "description": "false: the relay publishes it later and the "
+                                                                     "dead letter stays"}}}, "replayed", LOCATION),
+                "404": _error("no dead letter of this job"),
+                "409": _error("the job is unknown or no longer failed; discard the dead letter instead"),
+                "503": unavailable},
+        }},
+        "/api/dead-letters/{job_id}/discard": {"post": {
+            "summary": "Remove a job's dead letter (audit `discarded`); the job stays as it is (operator)",
+            **one, "responses": {
+                "200": _json({"type": "object", "properties": {
+                    "job_id": {"type": "string"}, "messages_removed": {"type": "integer"},
+                    "job": {"oneOf": [_ref("Job"), {"type": "null"}]}}}, "discarded"),
+                "404": _error("no dead letter of this job"), "503": unavailable},
+        }},
+        "/api/dead-letters/replay-all": {"post": {
+            "summary": "Replay every dead letter whose job is failed; the others are listed as skipped (operator)",
+            "responses": {"200": _json({"type": "object", "properties": {
+                "replayed": {"type": "array", "items": {"type": "string"}},
+                "skipped": {"type": "array", "items": {"type": "object", "properties": {
+                    "job_id": {"type": "string"}, "reason": {"type": "string"}}}},
+                "messages_removed": {"type": "integer"}}}, "what was replayed and skipped"), "503": unavailable},
+        }},
+        "/api/dead-letters/discard-all": {"post": {
+            "summary": "Remove every dead letter; their jobs stay as they are (operator)",
+            "responses": {"200": _json({"type": "object", "properties": {
+                "discarded": {"type": "array", "items": {"type": "string"}},
+                "messages_removed": {"type": "integer"}}}, "what was discarded"), "503": unavailable},
+        }},
+    }
+
+
 def _account_paths() -> dict[str, Any]:
     created_user = {"201": _json(_ref("User"), "created"), "409": _error("the email is taken"),
                     "422": _error("invalid fields, each with its reason")}
@@ -322,6 +383,27 @@ def openapi_document() -> dict[str, Any]:
                     "404": _error("no such job"),
                 },
             }},
+            "/api/jobs/{job_id}/events": {"get": {
+                "summary": "Server-Sent Events: a `job` event (the Job, id = its ETag) on every change, `end` when it "
+                           "has finished; a stream closes after SSE_MAX_S and the client reconnects with Last-Event-ID",
+                "parameters": [JOB_ID, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
+                "responses": {
+                    "200": {"description": "the event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "404": _error("no such job"),
+                    "503": _error("this server has no free stream slot; poll GET /api/jobs/{job_id} (Retry-After)"),
+                },
+            }},
+            "/api/overview": {"get": {
+                "summary": "Jobs per state, ready messages per task and dead-letter queue (null when the broker does "
+                           "not answer) and the outbox backlog",
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "jobs_by_state": {"type": "object", "additionalProperties": {"type": "integer"}},
+                    "queues": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "ready": {"type": "integer"}, "dead_letter": {"type": "boolean"}}}},
+                    "outbox": {"type": "object", "properties": {
+                        "unsent": {"type": "integer"}, "oldest_age_s": {"type": ["number", "null"]}}},
+                }}, "the overview")},
+            }},
             "/api/jobs/{job_id}/cancel": {"post": {
                 "summary": "Cancel (operator): a queued job never runs; a running one stops at its next checkpoint",
                 "parameters": [JOB_ID], "responses": job_actions,
@@ -344,11 +426,18 @@ def openapi_document() -> dict[str, Any]:
             **_etl_paths(),
             **_invoice_paths(),
             **_account_paths(),
+            **_dead_letter_paths(),
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Liveness", "security": PUBLIC,
                                  "responses": {"200": _json(_ref("Health"), "alive")}}},
             "/readyz": {"get": {"summary": "Database and broker reachable", "security": PUBLIC, "responses": {
                 "200": _json(_ref("Health"), "ready"), "503": _json(_ref("Health"), "a dependency is unreachable")}}},
+            "/metrics": {"get": {
+                "summary": "Prometheus metrics (viewer; scrape with a bearer token): jobs by kind and state, run time "
+                           "and queue wait histograms, retries, dead letters, queue depths, broker_up, outbox backlog",
+                "responses": {"200": {"description": "Prometheus text format 0.0.4",
+                                      "content": {"text/plain": {"schema": {"type": "string"}}}}},
+            }},
         }),
         "components": {
             "schemas": _schemas(),

@@ -1,30 +1,72 @@
-"""Pages for people; the job, invoice and import pages join this blueprint as they land."""
+"""Pages for people: the home page, the job list and the live job page with cancel and retry."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from datetime import datetime
 
-from flask import Blueprint, abort, render_template
-from sqlalchemy import func, select
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
+from accounts.roles import Role
+from jobs.db import utcnow
 from jobs.models import Job
 from jobs.states import JobState
+from jobs.topology import JOB_KINDS
+from webapp.access import requires
+from webapp.api import jobs as jobs_api
+from webapp.api.requests import query_args
+from webapp.errors import ApiError
+from webapp.formatting import seconds_text
+from webapp.overview import overview
 from webapp.runtime import runtime
 from webapp.serializers import job_to_dict
 
 bp = Blueprint("pages", __name__)
 
 
+@bp.app_context_processor
+def navigation_links() -> dict[str, str]:
+    settings = runtime().settings
+    return {"flower_url": f"http://{settings.flower_host}:{settings.flower_port}/"}
+
+
+@bp.app_template_filter("age")
+def age(moment: str | datetime | None) -> str:
+    """'42 s', '3 min', '5 h', '2 d' since `moment` (an ISO string or datetime)."""
+    if moment is None:
+        return "—"
+    when = datetime.fromisoformat(moment.replace("Z", "+00:00")) if isinstance(moment, str) else moment
+    return seconds_text((utcnow() - when).total_seconds())
+
+
+bp.add_app_template_filter(seconds_text, "seconds")
+
+
+def duration_s(job: Job) -> float | None:
+    if job.started_at is None:
+        return None
+    return ((job.finished_at or utcnow()) - job.started_at).total_seconds()
+
+
 @bp.get("/")
 def home() -> str:
-    with runtime().db.read_session() as session:
-        counts = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
-    states = [(state.value, counts.get(state.value, 0)) for state in JobState]
-    return render_template("home.html", states=states)
+    """Counts per state, queue depths and the outbox backlog; static/home.js refreshes them."""
+    return render_template("home.html", overview=overview(runtime()))
+
+
+@bp.get("/jobs")
+def list_jobs() -> str:
+    query = query_args(jobs_api.JobListQuery, drop_empty=True)
+    page, next_cursor = jobs_api.find_jobs(query)
+    rows = [(job_to_dict(job), duration_s(job)) for job in page]
+    return render_template("jobs.html", rows=rows, next_cursor=next_cursor, query=query,
+                           states=[state.value for state in JobState], kinds=sorted(JOB_KINDS))
 
 
 @bp.get("/jobs/<job_id>")
 def job_page(job_id: str) -> str:
-    """A job's state, progress and outcome; static/job_progress.js keeps it current by polling the API."""
+    """A job's state, progress, outcome and attempts; static/job_progress.js follows it live."""
     try:
         key = uuid.UUID(job_id)
     except ValueError:
@@ -33,5 +75,28 @@ def job_page(job_id: str) -> str:
         job = session.get(Job, key)
         if job is None:
             abort(404)
-        body = job_to_dict(job)
-    return render_template("job.html", job=body)
+        body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
+    return render_template("job.html", job=body, finished=JobState(body["state"]).finished)
+
+
+@bp.post("/jobs/<job_id>/cancel")
+@requires(Role.OPERATOR)
+def cancel_job(job_id: str) -> Response:
+    return _act(job_id, jobs_api.cancel, "Cancellation requested.")
+
+
+@bp.post("/jobs/<job_id>/retry")
+@requires(Role.OPERATOR)
+def retry_job(job_id: str) -> Response:
+    return _act(job_id, jobs_api.retry, "The job is queued again as a new attempt.")
+
+
+def _act(job_id: str, action: Callable[[str], Job], done: str) -> Response:
+    try:
+        action(job_id)
+        flash(done, "notice")
+    except ApiError as error:
+        if error.status == 404:
+            raise
+        flash(error.message, "error")
+    return redirect(url_for("pages.job_page", job_id=job_id), 303)

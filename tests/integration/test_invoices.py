@@ -164,11 +164,8 @@ def test_without_send_email_no_email_job_is_started(stack: Stack, api: FlaskClie
 def test_a_permanent_smtp_refusal_fails_the_email_job_and_leaves_the_invoice(
     stack: Stack, api: FlaskClient, worker: CeleryWorker, mail: RecordingHandler
 ) -> None:
-    email = "nobody@lodz.test"
-    mail.refuse[email] = 550
-    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
-    email_job = wait_for(lambda: _email_job(api, stack, job["result"]["invoice_id"], "failed"), 30,
-                         what="the email job to fail")
+    mail.refuse["nobody@lodz.test"] = 550
+    job, email_job = _invoice_and_email_job(stack, api, "nobody@lodz.test", "failed")
     assert "refused" in email_job["error"]["message"] and "550" in email_job["error"]["message"]
     assert email_job["attempts"] == 1  # a 5xx is not retried
     invoice = api.get(f"/api/invoices/{job['result']['invoice_id']}").get_json()
@@ -178,14 +175,20 @@ def test_a_permanent_smtp_refusal_fails_the_email_job_and_leaves_the_invoice(
 def test_a_temporary_smtp_failure_is_retried_and_then_delivered(
     stack: Stack, api: FlaskClient, worker: CeleryWorker, mail: RecordingHandler
 ) -> None:
-    email = "busy@lodz.test"
-    mail.defer[email] = 1
-    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
-    email_job = wait_for(lambda: _email_job(api, stack, job["result"]["invoice_id"], "succeeded"), 40,
-                         what="the email job to succeed after a retry")
+    mail.defer["busy@lodz.test"] = 1
+    _job, email_job = _invoice_and_email_job(stack, api, "busy@lodz.test", "succeeded")
     assert email_job["attempts"] == 2
     assert [a["outcome"] for a in email_job["attempt_history"]] == ["retrying", "succeeded"]
-    assert len(mail.messages_to(email)) == 1
+    assert len(mail.messages_to("busy@lodz.test")) == 1
+
+
+def _invoice_and_email_job(stack: Stack, api: FlaskClient, email: str,
+                           email_state: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Issue an invoice to `email`; its job and its email job once that is `email_state`."""
+    job = wait_for_state(api, submit_invoice(api, invoice_body(email)), "succeeded")
+    email_job = wait_for(lambda: _email_job(api, stack, job["result"]["invoice_id"], email_state), 40,
+                         what=f"the email job to be {email_state}")
+    return job, email_job  # type: ignore[return-value]
 
 
 def _email_job(api: FlaskClient, stack: Stack, invoice_id: str, state: str) -> dict[str, Any] | None:

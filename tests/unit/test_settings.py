@@ -187,7 +187,7 @@ def test_relative_var_dir_is_anchored_at_the_project_root(tmp_path: Path) -> Non
 
 
 def test_unknown_environment_variables_are_ignored() -> None:
-    settings = load_settings({"NOT_A_SETTING": "x", "LOG_FORMAT": "json", "PATH": "/bin", "WEB_PORT": "8100"})
+    settings = load_settings({"NOT_A_SETTING": "x", "LOG_STYLE": "json", "PATH": "/bin", "WEB_PORT": "8100"})
     assert settings.web_port == 8100
     assert not hasattr(settings, "not_a_setting")
 

@@ -23,7 +23,7 @@ from jobs import idempotency
 from jobs.enqueue import submit_job
 from webapp.access import current_actor, current_identity, requires
 from webapp.api.jobs import accepted
-from webapp.api.pagination import encode_cursor, newest_first_page
+from webapp.api.pagination import newest_first_page, split_page
 from webapp.api.requests import json_body, query_args
 from webapp.errors import ApiError
 from webapp.rate_limits import submit_rate_limits
@@ -214,9 +214,8 @@ class InvoiceListQuery(BaseModel):
     cursor: str | None = None
 
 
-@bp.get("")
-def list_invoices() -> Response:
-    query = query_args(InvoiceListQuery)
+def find_invoices(query: InvoiceListQuery) -> tuple[list[Invoice], str | None]:
+    """One page of invoices, newest first, and the cursor of the next page (None on the last)."""
     statement = newest_first_page(select(Invoice), Invoice.created_at, Invoice.id, query.limit, query.cursor)
     if query.customer:
         statement = statement.where(func.lower(Invoice.customer_email).contains(query.customer.lower(),
@@ -226,10 +225,13 @@ def list_invoices() -> Response:
     if query.date_to:
         statement = statement.where(Invoice.issue_date <= query.date_to)
     with runtime().db.read_session() as session:
-        invoices = list(session.scalars(statement))
-    page = invoices[: query.limit]
-    return jsonify({"items": [invoice_to_dict(i) for i in page],
-                    "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if len(invoices) > query.limit else None})
+        return split_page(list(session.scalars(statement)), query.limit)
+
+
+@bp.get("")
+def list_invoices() -> Response:
+    page, next_cursor = find_invoices(query_args(InvoiceListQuery))
+    return jsonify({"items": [invoice_to_dict(i) for i in page], "next_cursor": next_cursor})
 
 
 def invoice_or_404(raw_id: str) -> Invoice:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from typing import Literal, cast
 
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,7 +17,7 @@ from jobs.models import Job, JobAttempt, JobAuditEntry
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
 from webapp.access import current_actor, requires
-from webapp.api.pagination import encode_cursor, newest_first_page
+from webapp.api.pagination import newest_first_page, split_page
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
 from webapp.runtime import runtime
@@ -71,13 +71,23 @@ def accepted(job: Job) -> Response:
 
 @bp.get("/<job_id>")
 def get_job(job_id: str) -> Response:
+    # The hottest read (clients poll it): Core rows, which read like the ORM objects, cost a third of
+    # ORM loads; a 304 needs the job row only (docs/benchmarks.md).
+    key = parse_job_id(job_id)
     with runtime().db.read_session() as session:
-        job = get_job_or_404(session, job_id)
+        job = cast(Job, session.execute(select(Job.__table__).where(Job.id == key)).first())
+        if job is None:
+            raise ApiError(404, f"no job with id {job_id!r}")
         etag = job_etag(job)
         if request.if_none_match.contains(etag):
             response = with_retry_after(Response(status=304), job)
         else:
-            response = job_response(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
+            attempts = session.execute(select(JobAttempt.__table__).where(JobAttempt.job_id == key)
+                                       .order_by(JobAttempt.number)).all()
+            trail = session.execute(select(JobAuditEntry.__table__).where(JobAuditEntry.job_id == key)
+                                    .order_by(JobAuditEntry.id)).all()
+            response = job_response(job, attempts=cast(list[JobAttempt], attempts),
+                                    audit_trail=cast(list[JobAuditEntry], trail))
     response.set_etag(etag)
     return response
 
@@ -91,23 +101,25 @@ class JobListQuery(BaseModel):
     cursor: str | None = None
 
 
-@bp.get("")
-def list_jobs() -> Response:
-    query = query_args(JobListQuery)
+def find_jobs(query: JobListQuery) -> tuple[list[Job], str | None]:
+    """One page of jobs, newest first, and the cursor of the next page (None on the last)."""
     statement = newest_first_page(select(Job), Job.created_at, Job.id, query.limit, query.cursor)
     if query.state:
         statement = statement.where(Job.state == query.state)
     if query.kind:
         statement = statement.where(Job.kind == query.kind)
     with runtime().db.read_session() as session:
-        jobs = list(session.scalars(statement))
-    page, more = jobs[: query.limit], len(jobs) > query.limit
-    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": encode_cursor(page[-1].created_at, page[-1].id) if more else None})
+        return split_page(list(session.scalars(statement)), query.limit)
 
 
-@bp.post("/<job_id>/cancel")
-@requires(Role.OPERATOR)
-def cancel_job(job_id: str) -> Response:
+@bp.get("")
+def list_jobs() -> Response:
+    page, next_cursor = find_jobs(query_args(JobListQuery))
+    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": next_cursor})
+
+
+def cancel(job_id: str) -> Job:
+    """Ask a queued, retrying or running job to stop (409 otherwise); for the API and the job page."""
     with runtime().db.transaction() as session:
         job = get_job_or_404(session, job_id, for_update=True)
         try:
@@ -115,16 +127,27 @@ def cancel_job(job_id: str) -> Response:
         except lifecycle.InvalidTransition:
             raise ApiError(409, f"job is {job.state}; only queued, retrying or running jobs can be cancelled") from None
         audit.record(session, job, AuditAction.CANCELLED, current_actor())
-    return job_response(job, 202)
+    return job
 
 
-@bp.post("/<job_id>/retry")
-@requires(Role.OPERATOR)
-def retry_failed_job(job_id: str) -> Response:
+def retry(job_id: str) -> Job:
+    """Queue a failed job again as a new attempt (409 otherwise); for the API and the job page."""
     with runtime().db.transaction() as session:
         job = get_job_or_404(session, job_id, for_update=True)
         if job.state != JobState.FAILED:
             raise ApiError(409, f"job is {job.state}; only failed jobs can be retried")
         message = retry_job(session, job, current_actor())
     runtime().publisher.publish_after_commit(message)
-    return accepted(job)
+    return job
+
+
+@bp.post("/<job_id>/cancel")
+@requires(Role.OPERATOR)
+def cancel_job(job_id: str) -> Response:
+    return job_response(cancel(job_id), 202)
+
+
+@bp.post("/<job_id>/retry")
+@requires(Role.OPERATOR)
+def retry_failed_job(job_id: str) -> Response:
+    return accepted(retry(job_id))

@@ -38,3 +38,12 @@ def newest_first_page(statement: Select[Any], created_column: Any, id_column: An
         created, last_id = decode_cursor(cursor)
         statement = statement.where(or_(created_column < created, and_(created_column == created, id_column < last_id)))
     return statement
+
+
+def split_page(rows: list[Any], limit: int) -> tuple[list[Any], str | None]:
+    """The page of a `newest_first_page` result and the cursor of the next page (None on the last).
+
+    The rows need `created_at` and `id`.
+    """
+    page = rows[:limit]
+    return page, encode_cursor(page[-1].created_at, page[-1].id) if len(rows) > limit else None

@@ -29,9 +29,13 @@ def json_body(model: type[Model]) -> Model:
         raise validation_error(error) from None
 
 
-def query_args(model: type[Model]) -> Model:
-    """The query string validated by `model`; 422 naming each bad parameter."""
+def query_args(model: type[Model], *, drop_empty: bool = False) -> Model:
+    """The query string validated by `model`; 422 naming each bad parameter.
+
+    `drop_empty` treats `?state=` as absent, as a filter form sends for "any".
+    """
+    args = {name: value for name, value in request.args.items() if value or not drop_empty}
     try:
-        return model.model_validate(request.args.to_dict())
+        return model.model_validate(args)
     except ValidationError as error:
         raise validation_error(error) from None

@@ -1,58 +1,122 @@
-// The job page follows its job by polling GET /api/jobs/<id> (with its ETag) until the job has finished.
+// The job page follows its job live: Server-Sent Events from /api/jobs/<id>/events, and when the
+// server cannot stream (503, no EventSource, a proxy in the way) it polls GET /api/jobs/<id> with its ETag.
 (function () {
   "use strict";
   var section = document.getElementById("job");
   if (!section) { return; }
-  var url = section.getAttribute("data-job-url");
-  var etag = null;
+  var statusUrl = section.getAttribute("data-job-url");
+  var eventsUrl = section.getAttribute("data-events-url");
   var finished = ["succeeded", "failed", "cancelled"];
+  var cancellable = ["queued", "running", "retrying"];
+  var hiddenKeys = ["errors_url", "pdf_url", "invoice_id"];
 
-  function text(id, value) { var node = document.getElementById(id); if (node) { node.textContent = value; } }
+  function byId(id) { return document.getElementById(id); }
+  function text(id, value) { var node = byId(id); if (node) { node.textContent = value; } }
+  function toggle(id, visible) { var node = byId(id); if (node) { node.hidden = !visible; } }
+  function isFinished(state) { return finished.indexOf(state) >= 0; }
+
+  function link(id, href) { var node = byId(id); if (node && href) { node.href = href; } }
+
+  function summary(values) {
+    var list = document.createElement("dl");
+    list.className = "summary";
+    Object.keys(values).forEach(function (key) {
+      var value = values[key];
+      if (hiddenKeys.indexOf(key) >= 0 || value === null || Array.isArray(value) && value.length === 0 ||
+          typeof value === "object" && !Array.isArray(value)) { return; }
+      var term = document.createElement("dt");
+      term.textContent = key.replace(/_/g, " ");
+      var detail = document.createElement("dd");
+      detail.textContent = Array.isArray(value) ? value.join(", ") : String(value);
+      list.appendChild(term);
+      list.appendChild(detail);
+    });
+    return list;
+  }
+
+  function cell(row, value) { var td = document.createElement("td"); td.textContent = value; row.appendChild(td); return td; }
+
+  function attempts(history) {
+    if (!history) { return; }
+    var body = byId("job-attempts").tBodies[0];
+    while (body.firstChild) { body.removeChild(body.firstChild); }
+    history.forEach(function (attempt) {
+      var row = document.createElement("tr");
+      cell(row, attempt.number);
+      var badge = document.createElement("span");
+      badge.className = "badge badge-" + attempt.outcome;
+      badge.textContent = attempt.outcome;
+      cell(row, "").appendChild(badge);
+      cell(row, attempt.worker || "—");
+      cell(row, attempt.started_at || "—");
+      cell(row, attempt.finished_at || "—");
+      cell(row, attempt.error ? attempt.error.message : "");
+      body.appendChild(row);
+    });
+    toggle("job-no-attempts", history.length === 0);
+  }
 
   function show(job) {
-    var state = document.getElementById("job-state");
+    var state = byId("job-state");
     state.textContent = job.state;
     state.className = "badge badge-" + job.state;
-    var bar = document.getElementById("job-progress");
+    var bar = byId("job-progress");
     bar.max = job.progress.total || 1;
-    bar.value = job.progress.done;
+    bar.value = job.progress.total ? job.progress.done : (job.state === "succeeded" ? 1 : 0);
     text("job-message", job.progress.message || "");
-    if (job.result) {
-      var result = document.getElementById("job-result");
-      result.hidden = false;
-      text("job-result-json", JSON.stringify(job.result, null, 2));
-      if (job.result.pdf_url && !document.getElementById("job-pdf")) {
-        var p = document.createElement("p");
-        var link = document.createElement("a");
-        link.id = "job-pdf";
-        link.href = job.result.pdf_url;
-        link.textContent = "Download " + job.result.number + " (PDF)";
-        p.appendChild(link);
-        p.appendChild(document.createTextNode(" — total " + job.result.total + " " + job.result.currency));
-        result.insertBefore(p, document.getElementById("job-result-json"));
+    toggle("cancel-form", cancellable.indexOf(job.state) >= 0);
+    toggle("retry-form", job.state === "failed");
+    var result = job.result;
+    toggle("job-result", !!result);
+    if (result) {
+      toggle("job-pdf-line", !!result.pdf_url);
+      link("job-pdf", result.pdf_url);
+      if (result.pdf_url) {
+        text("job-pdf", "Download invoice " + result.number + " (PDF)");
+        text("job-total", "— total " + result.total + " " + result.currency);
       }
+      toggle("job-errors-line", !!(result.errors_url && result.rows_rejected));
+      link("job-errors", result.errors_url);
+      var holder = byId("job-summary");
+      while (holder.firstChild) { holder.removeChild(holder.firstChild); }
+      holder.appendChild(summary(result));
     }
+    toggle("job-error", !!job.error);
     if (job.error) {
-      var error = document.getElementById("job-error");
-      error.hidden = false;
-      error.textContent = job.error.message;
+      text("job-error-message", job.error.message);
+      var details = job.error.details || {};
+      toggle("job-error-details-line", !!details.errors_url);
+      link("job-error-errors", details.errors_url);
     }
+    attempts(job.attempt_history);
   }
 
-  function poll() {
+  function poll(etag) {
     var headers = etag ? { "If-None-Match": etag } : {};
-    fetch(url, { headers: headers, credentials: "same-origin" }).then(function (response) {
+    fetch(statusUrl, { headers: headers, credentials: "same-origin" }).then(function (response) {
       var wait = Number(response.headers.get("Retry-After") || 1) * 1000;
       if (response.status === 200) {
-        etag = response.headers.get("ETag");
+        var next = response.headers.get("ETag");
         return response.json().then(function (job) {
           show(job);
-          if (finished.indexOf(job.state) < 0) { setTimeout(poll, wait); }
+          if (!isFinished(job.state)) { setTimeout(function () { poll(next); }, wait); }
         });
       }
-      if (response.status === 304) { setTimeout(poll, wait); }
-    }).catch(function () { setTimeout(poll, 3000); });
+      setTimeout(function () { poll(etag); }, response.status === 304 ? wait : 3000);
+    }).catch(function () { setTimeout(function () { poll(etag); }, 3000); });
   }
 
-  if (finished.indexOf(document.getElementById("job-state").textContent) < 0) { poll(); }
+  function stream() {
+    var source = new EventSource(eventsUrl);
+    text("job-live", "live");
+    source.addEventListener("job", function (message) { show(JSON.parse(message.data)); });
+    source.addEventListener("end", function () { source.close(); text("job-live", ""); });
+    source.onerror = function () {
+      // CONNECTING: the stream ended after its time limit and the browser reconnects by itself.
+      if (source.readyState === EventSource.CLOSED) { text("job-live", "polling"); poll(null); }
+    };
+  }
+
+  if (isFinished(byId("job-state").textContent)) { return; }
+  if (window.EventSource && eventsUrl) { stream(); } else { poll(null); }
 })();

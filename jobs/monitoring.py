@@ -1,0 +1,74 @@
+"""Read-only figures operators watch: queue depths from the broker, the outbox backlog and job counts."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from amqp.exceptions import NotFound
+from kombu import Connection
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jobs.db import utcnow
+from jobs.models import Job, OutboxMessage
+from jobs.topology import QUEUES, dead_letter_queue_name
+
+
+def monitored_queue_names() -> list[str]:
+    """Every task queue followed by every dead-letter queue, in topology order."""
+    names = [spec.name for spec in QUEUES]
+    return names + [dead_letter_queue_name(name) for name in names]
+
+
+def broker_connection(broker_url: str, timeout_s: float) -> Connection:
+    """A connection for monitoring reads: connecting, and every read and write on it, give up after `timeout_s`."""
+    return Connection(broker_url, connect_timeout=timeout_s,
+                      transport_options={"read_timeout": timeout_s, "write_timeout": timeout_s})
+
+
+def queue_depths(connection: Connection) -> dict[str, int]:
+    """Ready messages in every task and dead-letter queue; a queue that does not exist counts 0."""
+    return dict(iter_queue_depths(connection))
+
+
+def iter_queue_depths(connection: Connection) -> Iterator[tuple[str, int]]:
+    """(queue, ready messages) one queue at a time, so a caller whose broker fails midway keeps what it got.
+
+    A passive declare reads the count without the management plugin. The broker closes a channel
+    whose passive declare names a missing queue, so the next queue gets a fresh channel.
+    """
+    channel = connection.channel()
+    try:
+        for name in monitored_queue_names():
+            try:
+                _name, ready, _consumers = channel.queue_declare(name, passive=True)
+            except NotFound:
+                ready = 0
+                channel = connection.channel()
+            yield name, ready
+    finally:
+        channel.close()
+
+
+@dataclass(frozen=True)
+class OutboxBacklog:
+    """Outbox rows not yet published, and how long the oldest has waited."""
+
+    count: int
+    oldest_age_s: float | None
+
+
+def outbox_backlog(session: Session) -> OutboxBacklog:
+    """Unsent outbox rows (the relay publishes them once the broker answers)."""
+    count, oldest = session.execute(
+        select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(OutboxMessage.sent_at.is_(None))
+    ).one()
+    if oldest is None:
+        return OutboxBacklog(count=count, oldest_age_s=None)
+    return OutboxBacklog(count=count, oldest_age_s=max(0.0, (utcnow() - oldest).total_seconds()))
+
+
+def job_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Number of jobs per (kind, state); combinations without jobs are absent."""
+    rows = session.execute(select(Job.kind, Job.state, func.count()).group_by(Job.kind, Job.state))
+    return {(kind, state): count for kind, state, count in rows}

@@ -1,0 +1,140 @@
+"""Flower as the Procfile starts it (basic auth, persistent state under VAR_DIR, the broker API), with a real worker."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from config.process_env import process_environment
+from tests.conftest import Stack
+from tests.support.api import submit_sleep, wait_for_state
+from tests.support.live_app import answers, free_port
+from tests.support.processes import CeleryWorker, ManagedProcess, wait_for
+
+pytestmark = pytest.mark.integration
+
+AUTH = "flower:flower-test-password"
+
+
+@dataclass
+class Flower:
+    process: ManagedProcess
+    url: str
+    db_path: Path
+
+    def get(self, path: str, auth: str | None = AUTH) -> tuple[int, str]:
+        request = urllib.request.Request(self.url + path)
+        if auth:
+            request.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(errors="replace")
+
+    def get_json(self, path: str) -> Any:
+        status, body = self.get(path)
+        assert status == 200, body[:500]
+        return json.loads(body)
+
+
+def management_api_available() -> bool:
+    """RabbitMQ's management plugin, enabled as `make run` does when it is off (Flower's broker tab reads it)."""
+    if answers("http://127.0.0.1:15672/"):
+        return True
+    try:
+        subprocess.run(["rabbitmq-plugins", "enable", "rabbitmq_management"], check=True, capture_output=True,
+                       timeout=120)
+        wait_for(lambda: answers("http://127.0.0.1:15672/"), 30, what="the management plugin")
+    except (OSError, subprocess.SubprocessError, AssertionError):
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def management() -> bool:
+    return management_api_available()
+
+
+@pytest.fixture(scope="module")
+def flower(stack: Stack, management: bool) -> Iterator[Flower]:
+    procfile = process_environment(stack.settings)  # the values `make run` gives the Procfile's flower line
+    port = free_port()
+    process = stack.process(
+        [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--address=127.0.0.1", f"--port={port}",
+         f"--basic-auth={AUTH}", "--persistent=True", f"--db={procfile['FLOWER_DB']}",
+         f"--broker-api={procfile['FLOWER_BROKER_API']}"],
+        "flower").start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: answers(url + "/healthcheck"), 60, what="Flower to answer")
+        yield Flower(process, url, Path(procfile["FLOWER_DB"]))
+    finally:
+        process.stop()
+
+
+def test_flower_keeps_its_state_under_var_dir(stack: Stack) -> None:
+    procfile = process_environment(stack.settings)
+    assert Path(procfile["FLOWER_DB"]).parent == stack.settings.var_dir
+    assert procfile["FLOWER_BROKER_API"].startswith("http://guest:guest@127.0.0.1:15672/api/")
+
+
+def test_flower_needs_its_credentials(flower: Flower) -> None:
+    for path in ("/", "/api/workers", "/api/tasks", "/broker"):
+        assert flower.get(path, auth=None)[0] == 401
+        assert flower.get(path, auth="flower:wrong")[0] == 401
+
+
+def test_flower_lists_the_worker_and_the_task_it_ran(
+    stack: Stack, flower: Flower, worker: CeleryWorker, client: Any
+) -> None:
+    node = worker.node.replace("%h", "")
+    wait_for(lambda: any(name.startswith(node) for name in flower.get_json("/api/workers?refresh=1")), 30,
+             interval=1, what=f"worker {node} in Flower")
+
+    job_id = submit_sleep(client, seconds=0)
+    wait_for_state(client, job_id, "succeeded")
+
+    # The Celery task id of a job's message is the job id.
+    task = wait_for(lambda: (flower.get_json("/api/tasks").get(job_id) or {}).get("state") == "SUCCESS"
+                    and flower.get_json("/api/tasks")[job_id], 30, interval=0.5, what="the task in Flower")
+    assert task["name"] == "diagnostics.sleep"  # type: ignore[index]
+    assert task["worker"].startswith(node)  # type: ignore[index]
+
+
+def queue_row(page: str, queue: str) -> list[str] | None:
+    """Name, messages, unacked, ready and consumers of a queue on Flower's broker tab; None until it has figures."""
+    found = re.search(rf'<tr id="{re.escape(queue)}">(.*?)</tr>', page, re.S)
+    if found is None:
+        return None
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", found.group(1), re.S)]
+    return cells[:5] if all(cell.isdigit() for cell in cells[1:5]) else None  # "—" while the API has none
+
+
+def test_flower_broker_tab_shows_the_queues_from_the_management_api(
+    flower: Flower, worker: CeleryWorker, management: bool
+) -> None:
+    if not management:
+        pytest.skip("RabbitMQ's management plugin is not available here")
+    def consumed_row() -> list[str] | None:
+        row = queue_row(flower.get("/broker")[1], "diagnostics")
+        return row if row and int(row[4]) >= 1 else None  # the broker's figures lag a few seconds behind
+
+    row = wait_for(consumed_row, 30, interval=1, what="the diagnostics queue and its consumer on Flower's broker tab")
+    name, messages, unacked, ready, _consumers = row  # type: ignore[misc]
+    assert name == "diagnostics" and int(messages) == int(unacked) + int(ready)
+
+
+def test_flower_saves_its_state_on_stop(flower: Flower) -> None:
+    flower.process.stop()
+    assert list(flower.db_path.parent.glob(flower.db_path.name + "*"))  # shelve may add a suffix

@@ -1,0 +1,114 @@
+"""Server-Sent Events for one job: the live job page follows its job without polling.
+
+A stream sends the job (the same JSON as GET /api/jobs/<id>) whenever it changes, ends when the job
+finishes, and otherwise after SSE_MAX_S so that no thread is held for ever; the browser's EventSource
+reconnects by itself and sends Last-Event-ID (the job's ETag) so an unchanged job is not sent twice.
+Each web process serves at most SSE_MAX_STREAMS streams at once; past that it answers 503 with
+Retry-After and the page polls the status endpoint instead.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, current_app, request
+
+from jobs import lifecycle
+from jobs.db import Database
+from jobs.states import JobState
+from webapp.api.jobs import get_job_or_404, parse_job_id
+from webapp.errors import ApiError
+from webapp.runtime import runtime
+from webapp.serializers import job_etag, job_to_dict
+
+bp = Blueprint("job_events", __name__, url_prefix="/api/jobs")
+
+HEARTBEAT_S = 15.0
+
+
+class StreamSlots:
+    """A per-process cap on open event streams."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+
+    def acquire(self) -> bool:
+        return self._slots is not None and self._slots.acquire(blocking=False)
+
+    def release(self) -> None:
+        assert self._slots is not None
+        self._slots.release()
+
+
+def stream_slots() -> StreamSlots:
+    slots = current_app.extensions.get("job_event_slots")
+    if slots is None:
+        slots = current_app.extensions["job_event_slots"] = StreamSlots(runtime().settings.sse_max_streams)
+    return slots
+
+
+def event(name: str, data: str, event_id: str | None = None) -> str:
+    lines = [f"event: {name}"] + ([f"id: {event_id}"] if event_id else []) + [f"data: {data}"]
+    return "\n".join(lines) + "\n\n"
+
+
+def job_snapshot(db: Database, job_id: uuid.UUID) -> tuple[str, str, bool] | None:
+    """(etag, job JSON, finished) for the job now, or None if it has been deleted."""
+    with db.read_session() as session:
+        try:
+            job = lifecycle.load(session, job_id)
+        except lifecycle.JobNotFound:
+            return None
+        body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
+        return job_etag(job), json.dumps(body), JobState(job.state).finished
+
+
+def job_events(db: Database, job_id: uuid.UUID, last_seen: str | None, *, max_s: float, poll_s: float,
+               retry_ms: int) -> Iterator[str]:
+    """The event stream's lines: a `job` event per change, `end` when the job has finished."""
+    deadline = time.monotonic() + max_s
+    next_heartbeat = time.monotonic() + HEARTBEAT_S
+    yield f"retry: {retry_ms}\n\n"
+    while True:
+        snapshot = job_snapshot(db, job_id)
+        if snapshot is None:
+            yield event("end", json.dumps({"reason": "job deleted"}))
+            return
+        etag, body, finished = snapshot
+        if etag != last_seen:
+            last_seen = etag
+            yield event("job", body, etag)
+        if finished:
+            yield event("end", json.dumps({"reason": "job finished"}))
+            return
+        now = time.monotonic()
+        if now >= deadline:
+            return  # the browser reconnects after `retry` ms with Last-Event-ID
+        if now >= next_heartbeat:
+            next_heartbeat = now + HEARTBEAT_S
+            yield ": keep-alive\n\n"
+        time.sleep(poll_s)
+
+
+@bp.get("/<job_id>/events")
+def stream_job_events(job_id: str) -> Response:
+    rt = runtime()
+    key = parse_job_id(job_id)
+    with rt.db.read_session() as session:
+        get_job_or_404(session, job_id)
+    slots = stream_slots()
+    if not slots.acquire():
+        raise ApiError(503, "too many live streams on this server; poll GET /api/jobs/<id> instead",
+                       headers={"Retry-After": "1"})
+    settings = rt.settings
+    events = job_events(rt.db, key, request.headers.get("Last-Event-ID"), max_s=settings.sse_max_s,
+                        poll_s=settings.sse_poll_interval_s, retry_ms=1000)
+    response = Response(events, mimetype="text/event-stream")
+    # The server closes the response whether the stream ended, the client left or it never started.
+    response.call_on_close(slots.release)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not buffer the stream
+    return response

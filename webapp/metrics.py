@@ -1,0 +1,98 @@
+"""`GET /metrics`: Prometheus metrics of every process, plus figures read from the database and broker per scrape."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+from flask import Blueprint, Response, request
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
+
+from accounts.roles import Role
+from config.settings import Settings
+from jobs.db import Database
+from jobs.metrics import MetricFilesCollector, metrics_root
+from jobs.monitoring import broker_connection, iter_queue_depths, job_counts, monitored_queue_names, outbox_backlog
+from jobs.states import JobState
+from jobs.topology import JOB_KINDS
+from webapp.access import requires
+from webapp.runtime import runtime
+
+bp = Blueprint("metrics", __name__)
+log = logging.getLogger(__name__)
+
+
+class DatabaseCollector:
+    """Jobs by kind and state, and the outbox backlog, counted in the database at scrape time."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def collect(self) -> Iterator[Metric]:
+        with self.db.read_session() as session:
+            counts = job_counts(session)
+            backlog = outbox_backlog(session)
+        jobs = GaugeMetricFamily("jobs", "Jobs in the database by kind and state", labels=["kind", "state"])
+        # Every known combination, zeros included, so that a series does not vanish when its last job moves on.
+        keys = {(kind, state.value) for kind in JOB_KINDS for state in JobState} | set(counts)
+        for kind, state in sorted(keys):
+            jobs.add_metric([kind, state], counts.get((kind, state), 0))
+        yield jobs
+        yield GaugeMetricFamily("jobs_outbox_unsent", "Outbox messages not yet published to the broker",
+                                value=backlog.count)
+        yield GaugeMetricFamily("jobs_outbox_oldest_unsent_age_seconds",
+                                "Age of the oldest unpublished outbox message (0 when there is none)",
+                                value=backlog.oldest_age_s or 0.0)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
+class BrokerCollector:
+    """Ready messages per task and dead-letter queue, asked of the broker with a short timeout."""
+
+    def __init__(self, broker_url: str, timeout_s: float) -> None:
+        self.broker_url = broker_url
+        self.timeout_s = timeout_s
+
+    def collect(self) -> Iterator[Metric]:
+        depths: dict[str, int] = {}
+        up = 1
+        try:
+            with broker_connection(self.broker_url, self.timeout_s) as connection:
+                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=self.timeout_s)
+                for name, ready in iter_queue_depths(connection):
+                    depths[name] = ready
+        except Exception as error:  # noqa: BLE001 - a broker outage is reported as broker_up 0, never as a 500
+            log.warning("queue depths incomplete, broker unavailable: %s", str(error)[:200])
+            up = 0
+        ready = GaugeMetricFamily("jobs_queue_messages_ready", "Messages ready for delivery per queue",
+                                  labels=["queue"])
+        for name in monitored_queue_names():
+            if name in depths:
+                ready.add_metric([name], depths[name])
+        yield ready
+        yield GaugeMetricFamily("jobs_broker_up", "1 when the broker answered this scrape, else 0", value=up)
+
+    def describe(self) -> list[Metric]:
+        return []
+
+
+def scrape_registry(settings: Settings, db: Database) -> CollectorRegistry:
+    """What one scrape reports: every process's metric files, the database and the broker."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(MetricFilesCollector(metrics_root(settings.var_dir)))
+    registry.register(DatabaseCollector(db))
+    registry.register(BrokerCollector(settings.broker_url, settings.broker_connect_timeout_s))
+    return registry
+
+
+@bp.get("/metrics")
+@requires(Role.VIEWER)
+def metrics() -> Response:
+    rt = runtime()
+    # The format the scraper asks for (Prometheus text 0.0.4 by default, OpenMetrics on request).
+    encode, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encode(scrape_registry(rt.settings, rt.db)), content_type=content_type)
