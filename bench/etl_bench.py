@@ -6,21 +6,21 @@ the pool process's VmHWM (the kernel's peak resident set) gives its peak memory.
 same database and the same file: a raw load (psycopg COPY into a table with the same primary key,
 and into one without any index; csv + executemany on SQLite) and pandas `read_csv` + `to_sql`.
 
-Run: .venv/bin/python bench/etl_bench.py [--rows 100000,1000000] [--out docs/benchmarks-etl.md]
-It uses a throwaway RabbitMQ vhost and PostgreSQL database, and a temporary directory.
+Run: .venv/bin/python bench/etl_bench.py [--rows 100000,1000000] [--baseline-rows 1000000]
+     [--backends postgresql,sqlite] [--out docs/benchmarks-etl.md]
+The raw loads and pandas run on the `--baseline-rows` file (default: the biggest). It uses a throwaway
+RabbitMQ vhost and PostgreSQL database (bench/stack.py), and a temporary directory.
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import platform
 import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,14 +30,12 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.settings import load_settings  # noqa: E402
+from bench.stack import bench_stack  # noqa: E402
 from jobs.db import Database  # noqa: E402
-from tests.support.accounts import make_account, token_client  # noqa: E402
+from tests.support.accounts import token_client  # noqa: E402
 from tests.support.csv_files import write_orders  # noqa: E402
 from tests.support.processes import CeleryWorker, wait_for  # noqa: E402
-from tests.support.services import postgres_database, rabbit_vhost  # noqa: E402
 from webapp import create_app  # noqa: E402
-from webapp.commands import upgrade_database  # noqa: E402
 
 ORDERS_DDL = """CREATE TABLE {name} (order_id bigint NOT NULL, order_date date NOT NULL,
  customer_email varchar(254) NOT NULL, sku varchar(64) {collate} NOT NULL, quantity integer NOT NULL,
@@ -69,15 +67,6 @@ def vm_hwm_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM")
-
-
-@contextmanager
-def database(backend: str, scratch: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{scratch / 'bench.db'}"
-    else:
-        with postgres_database("etl_bench") as url:
-            yield url
 
 
 def import_job(env: dict[str, str], log_dir: Path, client: object, path: Path, rows: int, backend: str) -> Measure:
@@ -144,35 +133,30 @@ def pandas_load(backend: str, db: Database, path: Path, rows: int) -> Measure:
     return Measure(backend, "pandas read_csv + to_sql", rows, timed(load))
 
 
-def run(sizes: list[int], out: Path | None) -> list[Measure]:
+def run(sizes: list[int], out: Path | None, baseline_rows: int | None = None,
+        backends: tuple[str, ...] = ("postgresql", "sqlite")) -> list[Measure]:
     measures: list[Measure] = []
+    baseline_rows = baseline_rows or max(sizes)
     with tempfile.TemporaryDirectory(prefix="etl-bench-") as tmp:
         scratch = Path(tmp)
-        files = {rows: write_orders(scratch / f"orders-{rows}.csv", rows) for rows in sizes}
-        biggest = max(sizes)
-        for backend in ("postgresql", "sqlite"):
-            with rabbit_vhost("etl-bench") as broker_url, database(backend, scratch) as url:
-                env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": url, "BROKER_URL": broker_url,
-                       "VAR_DIR": str(scratch / f"var-{backend}"), "MAX_UPLOAD_MB": "4096",
-                       "SUBMIT_RATE_LIMIT_PER_TOKEN": "1000 per second", "SUBMIT_RATE_LIMIT_PER_USER": "1000 per second"}
-                settings = load_settings(env)
-                upgrade_database(settings)
-                db = Database(settings.resolved_database_url)
-                client = token_client(create_app(settings), make_account(db, "operator").token)
+        files = {rows: write_orders(scratch / f"orders-{rows}.csv", rows) for rows in sorted({*sizes, baseline_rows})}
+        for backend in backends:
+            with bench_stack("etl-bench", backend, scratch, {"MAX_UPLOAD_MB": "4096"}) as stack:
+                client = token_client(create_app(stack.settings), stack.token)
                 for rows in sizes:
-                    with db.transaction() as session:
+                    with stack.db.transaction() as session:
                         session.execute(text("DELETE FROM orders"))
-                    measures.append(import_job(env, scratch / "logs", client, files[rows], rows, backend))
+                    measures.append(import_job(stack.env, stack.log_dir, client, files[rows], rows, backend))
                     print(measures[-1], flush=True)
-                raw = raw_postgres(url, files[biggest], biggest) if backend == "postgresql" else raw_sqlite(
-                    url, files[biggest], biggest)
+                path = files[baseline_rows]
+                raw = raw_postgres(stack.database_url, path, baseline_rows) if backend == "postgresql" else raw_sqlite(
+                    stack.database_url, path, baseline_rows)
                 measures += raw
-                measures.append(pandas_load(backend, db, files[biggest], biggest))
+                measures.append(pandas_load(backend, stack.db, path, baseline_rows))
                 print(*raw, measures[-1], sep="\n", flush=True)
-                db.dispose()
-    report = render(measures, biggest)
-    print(report)
     if out:
+        report = render(measures, baseline_rows)
+        print(report)
         out.write_text(report)
     return measures
 
@@ -188,7 +172,7 @@ def render(measures: list[Measure], rows: int) -> str:
         "| backend | path | rows | seconds | rows/s | × raw load | × pandas | worker peak RSS |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for backend in ("postgresql", "sqlite"):
+    for backend in dict.fromkeys(m.backend for m in measures):
         ours = [m for m in measures if m.backend == backend]
         raw = next(m for m in ours if m.path.startswith("raw") and m.rows == rows)
         pandas = next(m for m in ours if m.path.startswith("pandas"))
@@ -203,9 +187,11 @@ def render(measures: list[Measure], rows: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="100000,1000000", help="comma-separated file sizes")
+    parser.add_argument("--baseline-rows", type=int, default=None, help="file size for the raw and pandas loads")
+    parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args()
-    run([int(n) for n in args.rows.split(",")], args.out)
+    run([int(n) for n in args.rows.split(",")], args.out, args.baseline_rows, tuple(args.backends.split(",")))
 
 
 if __name__ == "__main__":

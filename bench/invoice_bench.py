@@ -12,13 +12,10 @@ Run: .venv/bin/python bench/invoice_bench.py [--jobs 200] [--out docs/benchmarks
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,15 +25,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.settings import load_settings  # noqa: E402
+from bench.stack import bench_stack  # noqa: E402
 from invoicing.money import LineItem, compute_totals  # noqa: E402
 from invoicing.pdf import InvoiceDocument, Party, PdfLine, render_invoice_pdf  # noqa: E402
-from jobs.db import Database  # noqa: E402
-from tests.support.accounts import make_account, token_client  # noqa: E402
+from tests.support.accounts import token_client  # noqa: E402
 from tests.support.processes import CeleryWorker, wait_for  # noqa: E402
-from tests.support.services import postgres_database, rabbit_vhost  # noqa: E402
 from webapp import create_app  # noqa: E402
-from webapp.commands import upgrade_database  # noqa: E402
 
 LINES = 20
 ITEMS = [{"description": f"Widget Łódź Müller José Ørsted #{i}", "quantity": "2", "unit_price": "12.3456",
@@ -69,29 +63,14 @@ def render_rate(fonts: tuple[str, str] | None, seconds: float = 5.0) -> float:
     return count / (time.perf_counter() - started)
 
 
-@contextmanager
-def database(backend: str, scratch: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{scratch / 'bench.db'}"
-    else:
-        with postgres_database("invoice_bench") as url:
-            yield url
-
-
 def parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def job_rate(backend: str, jobs: int, scratch: Path) -> dict[str, Any]:
-    with rabbit_vhost("invoice-bench") as broker_url, database(backend, scratch) as url:
-        env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": url, "BROKER_URL": broker_url,
-               "VAR_DIR": str(scratch / f"var-{backend}"),
-               "SUBMIT_RATE_LIMIT_PER_TOKEN": "100000 per minute", "SUBMIT_RATE_LIMIT_PER_USER": "100000 per minute"}
-        settings = load_settings(env)
-        upgrade_database(settings)
-        db = Database(settings.resolved_database_url)
-        client = token_client(create_app(settings), make_account(db, "operator").token)
-        worker = CeleryWorker(env, scratch / "logs", queues="invoices", concurrency=1).start()
+    with bench_stack("invoice-bench", backend, scratch) as stack:
+        client = token_client(create_app(stack.settings), stack.token)
+        worker = CeleryWorker(stack.env, stack.log_dir, queues="invoices", concurrency=1).start()
         try:
             ids = []
             for _ in range(jobs):
@@ -104,7 +83,6 @@ def job_rate(backend: str, jobs: int, scratch: Path) -> dict[str, Any]:
             done = [client.get(f"/api/jobs/{job_id}").get_json() for job_id in ids]
         finally:
             worker.stop()
-            db.dispose()
     assert all(job["state"] == "succeeded" for job in done), [j for j in done if j["state"] != "succeeded"][:1]
     assert last.status_code == 200
     first_created = min(parse_time(job["created_at"]) for job in done)
@@ -137,21 +115,28 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(jobs: int, out: Path | None = None) -> dict[str, Any]:
+    """The bare renders and the end-to-end job rates on both backends; writes the report to `out` if given."""
+    results: dict[str, Any] = {"render_dejavu": render_rate(None),
+                               "render_helvetica": render_rate(("Helvetica", "Helvetica-Bold"))}
+    print(results, flush=True)
+    with tempfile.TemporaryDirectory(prefix="invoice-bench-") as tmp:
+        for backend in ("postgresql", "sqlite"):
+            results[backend] = job_rate(backend, jobs, Path(tmp))
+            print(backend, results[backend], flush=True)
+    if out:
+        report = render(results)
+        print(report)
+        out.write_text(report)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    results: dict[str, Any] = {"render_dejavu": render_rate(None), "render_helvetica": render_rate(("Helvetica", "Helvetica-Bold"))}
-    print(results, flush=True)
-    with tempfile.TemporaryDirectory(prefix="invoice-bench-") as tmp:
-        for backend in ("postgresql", "sqlite"):
-            results[backend] = job_rate(backend, args.jobs, Path(tmp))
-            print(backend, results[backend], flush=True)
-    report = render(results)
-    print(report)
-    if args.out:
-        args.out.write_text(report)
+    run(args.jobs, args.out)
 
 
 if __name__ == "__main__":
