@@ -79,6 +79,8 @@ class Settings(BaseModel):
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, gt=0, lt=65536)
     flower_basic_auth: str = ""
+    # Where people's browsers reach Flower (the navigation links to it); empty: http://FLOWER_HOST:FLOWER_PORT/.
+    flower_public_url: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

@@ -192,3 +192,13 @@ def test_the_overview_says_so_when_the_broker_is_down(stack: Stack) -> None:
     assert response.get_json()["queues"] is None
     page = client.get("/").get_data(as_text=True)
     assert "The broker does not answer" in page
+
+
+def test_the_navigation_links_to_flower_where_browsers_reach_it(stack: Stack) -> None:
+    operator = stack.account("operator")
+    for overrides, expected in (({}, f'href="http://127.0.0.1:{stack.settings.flower_port}/"'),
+                                ({"flower_public_url": "https://flower.example.test/"},
+                                 'href="https://flower.example.test/"')):
+        client = stack.app(**overrides).test_client()
+        sign_in(client, operator.email, operator.password)
+        assert expected in client.get("/jobs").get_data(as_text=True)
