@@ -202,9 +202,10 @@ relay's grace period already tolerates a late mark, and a duplicate delivery run
 token cache of a few seconds. With 16 clients on 2 shared cores the p99 is queueing: each worker
 thread waits for the CPU that wrk, PostgreSQL and RabbitMQ also need.
 
-**Status (target >= 0.6x of a bare Flask endpoint, p99 <= 20 ms; 304 >= 0.8x: missed by 6-8x).**
+**Status (target >= 0.6x of a bare Flask endpoint, p99 <= 20 ms; 304 >= 0.8x: missed by 6-10x between runs).**
 The baseline touches no database and checks no token. Ours authenticates the bearer token (one
-query through the ORM: about a quarter of the request in the profile), loads the job, and for a
+query with a join, now reading plain columns instead of two ORM objects; about a quarter of the
+request in the profile before that change, and the runs' noise hides what it saved), loads the job, and for a
 full answer its attempts and audit trail (about half of the request), then runs the access policy,
 the rate limiter's hooks, the security headers and the access log. Done here: `get_job` reads Core
 rows instead of ORM objects, and a 304 needs the job row only (one query instead of three), which is
@@ -226,7 +227,7 @@ Flower's "sent" state for relayed jobs; not done without the owner of monitoring
 own machinery (1-1.5 ms). A tracked job costs two transactions: `begin_attempt` (SELECT ... FOR UPDATE,
 the attempt row, the job's state) and the outcome (the job row locked again, the attempt closed),
 each with a commit, plus the task events (received, started, succeeded) that the worker sends for
-Flower and the bare worker does not. In the profile the two commits and the two row locks are nearly all of the ~20 ms per job.
+Flower and the bare worker does not. In the profile the two commits and the two row locks are nearly all of the ~20 ms per job (the profiler doubles it: unprofiled, in one process, a tracked no-op takes about 9 ms, of which SQLAlchemy's unit of work is most; a durable commit on this machine is 0.4 ms and a point query 0.1 ms, so the database server is not what costs).
 That is the price of "never run twice, never lost, progress and attempts visible": it can shrink
 (one round trip with `UPDATE ... RETURNING` instead of lock-then-write) but a
 job that records its state durably twice cannot reach 70% of a task that records nothing. Drain
@@ -236,7 +237,7 @@ and RabbitMQ; the third and fourth processes mostly overlap one job's database w
 **Latency (p50 <= 50 ms): met.**
 
 **ETL.** Against raw COPY into the same primary key the import hovers around the 0.5x target
-between runs (0.43-0.67x so far), and against pandas around the 5x target (4.7-7.5x): the job
+between runs (0.43-0.67x so far), and against pandas around the 5x target (4.75-7.5x): the job
 validates every column, upserts and writes a report, and on this shared machine a run-to-run swing
 of 20-30% is normal, so both are near misses or near passes rather than clear results. Peak RSS is not flat: in this run it grows by
 about 40% from 100k to 5M rows (50x the rows), so memory is bounded per chunk but something kept per
