@@ -240,8 +240,12 @@ and RabbitMQ; the third and fourth processes mostly overlap one job's database w
 between runs (0.43-0.67x so far), and against pandas around the 5x target (4.75-7.5x): the job
 validates every column, upserts and writes a report, and on this shared machine a run-to-run swing
 of 20-30% is normal, so both are near misses or near passes rather than clear results. Peak RSS is not flat: in this run it grows by
-about 40% from 100k to 5M rows (50x the rows), so memory is bounded per chunk but something kept per
-file still grows; not profiled here (the ETL issue's owner has it).
+about 40% from 100k to 5M rows (50x the rows), so memory is bounded per chunk but one thing is kept per
+file: the duplicate-key index (`etl/validate.py` `SeenKeys`, a sorted array of 64-bit key hashes, 8
+bytes a row: 40 MB at 5M rows), which each chunk's merge briefly holds twice with numpy's sort
+buffer, about 100 MB at 5M rows, the growth seen. It is what lets a file's later duplicate of a key be
+rejected with its line; making it flat would mean checking keys in the database's staging table
+instead, a change of the import's design left open.
 
 **Invoices (target >= 0.8x of the bare render: missed, about 0.2x).** From the invoice benchmark's
 profile: four durable commits per job and the worker's bookkeeping dominate a 10 ms render. Batching them is a change to the
