@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from amqp.exceptions import AMQPError, NotFound
+from amqp.exceptions import AMQPError
 from kombu import Connection
 from kombu.exceptions import KombuError
 from sqlalchemy import select
@@ -28,7 +28,8 @@ from jobs.enqueue import retry_job
 from jobs.models import Job, OutboxMessage
 from jobs.outbox import BrokerUnavailable, OutboxPublisher
 from jobs.states import JobState
-from jobs.topology import DEAD_LETTER_SUFFIX, QUEUES, dead_letter_queue_name
+from jobs.monitoring import broker_connection, iter_queue_depths
+from jobs.topology import DEAD_LETTER_SUFFIX, dead_letter_queue_names
 
 log = logging.getLogger("jobs.dead_letters")
 
@@ -154,20 +155,7 @@ class DeadLetterChannel:
 
     def depths(self) -> dict[str, int]:
         """Ready messages per dead-letter queue; a queue not declared yet counts 0."""
-        depths: dict[str, int] = {}
-        channel = self.connection.channel()  # a passive declare of a missing queue closes its channel
-        try:
-            for name in dead_letter_queue_names():
-                try:
-                    _name, ready, _consumers = channel.queue_declare(name, passive=True)
-                except NotFound:
-                    depths[name] = 0
-                    channel = self.connection.channel()
-                else:
-                    depths[name] = ready
-        finally:
-            channel.close()
-        return depths
+        return dict(iter_queue_depths(self.connection, dead_letter_queue_names()))
 
     def take(self, depths: dict[str, int], limit: int) -> list[DeadMessage]:
         """Up to `limit` messages, queue by queue, held unacked on this channel."""
@@ -181,6 +169,13 @@ class DeadLetterChannel:
                 messages.append(DeadMessage.parse(name, message.delivery_tag, dict(message.headers or {}),
                                                   message.body))
         return messages
+
+    def messages_of(self, job_id: uuid.UUID) -> list[DeadMessage]:
+        """The job's dead messages (among the first SCAN_LIMIT), held unacked; DeadLetterNotFound if none."""
+        found = [message for message in self.take(self.depths(), SCAN_LIMIT) if message.job_id == job_id]
+        if not found:
+            raise DeadLetterNotFound(f"no dead-letter queue holds a message of job {job_id}")
+        return found
 
     def ack(self, messages: Sequence[DeadMessage]) -> None:
         for message in messages:
@@ -199,10 +194,6 @@ class DeadLetterChannel:
             self.connection.release()
 
 
-def dead_letter_queue_names() -> list[str]:
-    return [dead_letter_queue_name(spec.name) for spec in QUEUES]
-
-
 class DeadLetters:
     """List, replay and discard dead letters; every broker call is bounded by a limit and timeouts."""
 
@@ -218,8 +209,7 @@ class DeadLetters:
     def _channel(self) -> Iterator[DeadLetterChannel]:
         """A dedicated channel; broker failures come out as DeadLettersUnavailable."""
         try:
-            connection = Connection(self.broker_url, connect_timeout=self.connect_timeout_s, transport_options={
-                "read_timeout": self.io_timeout_s, "write_timeout": self.io_timeout_s})
+            connection = broker_connection(self.broker_url, self.io_timeout_s, self.connect_timeout_s)
             connection.connect()
             box = DeadLetterChannel(connection)
         except BROKER_ERRORS as exc:
@@ -257,9 +247,7 @@ class DeadLetters:
     def replay(self, job_id: uuid.UUID, actor: Actor | None) -> Replayed:
         """Give a failed job a new attempt from its dead message; 409-worthy refusals raise ReplayRefused."""
         with self._channel() as box:
-            found = [message for message in box.take(box.depths(), SCAN_LIMIT) if message.job_id == job_id]
-            if not found:
-                raise DeadLetterNotFound(f"no dead-letter queue holds a message of job {job_id}")
+            found = box.messages_of(job_id)
             published = self._replay_job(job_id, actor)
             if published:
                 box.ack(found)
@@ -268,9 +256,7 @@ class DeadLetters:
     def discard(self, job_id: uuid.UUID, actor: Actor | None) -> int:
         """Remove the job's dead messages; the job stays as it is. Returns how many were removed."""
         with self._channel() as box:
-            found = [message for message in box.take(box.depths(), SCAN_LIMIT) if message.job_id == job_id]
-            if not found:
-                raise DeadLetterNotFound(f"no dead-letter queue holds a message of job {job_id}")
+            found = box.messages_of(job_id)
             box.ack(found)
         self._record_discards([job_id], actor)  # after the close: the broker has processed the acks
         return len(found)

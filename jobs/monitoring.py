@@ -1,7 +1,8 @@
 """Read-only figures operators watch: queue depths from the broker, the outbox backlog and job counts."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from amqp.exceptions import NotFound
@@ -11,19 +12,38 @@ from sqlalchemy.orm import Session
 
 from jobs.db import utcnow
 from jobs.models import Job, OutboxMessage
-from jobs.topology import QUEUES, dead_letter_queue_name
+from jobs.topology import QUEUES, dead_letter_queue_names
+
+log = logging.getLogger(__name__)
 
 
 def monitored_queue_names() -> list[str]:
     """Every task queue followed by every dead-letter queue, in topology order."""
-    names = [spec.name for spec in QUEUES]
-    return names + [dead_letter_queue_name(name) for name in names]
+    return [spec.name for spec in QUEUES] + dead_letter_queue_names()
 
 
-def broker_connection(broker_url: str, timeout_s: float) -> Connection:
-    """A connection for monitoring reads: connecting, and every read and write on it, give up after `timeout_s`."""
-    return Connection(broker_url, connect_timeout=timeout_s,
+def broker_connection(broker_url: str, timeout_s: float, connect_timeout_s: float | None = None) -> Connection:
+    """A connection for operator reads: every read and write on it gives up after `timeout_s`, connecting
+    after `connect_timeout_s` (default `timeout_s`)."""
+    return Connection(broker_url, connect_timeout=timeout_s if connect_timeout_s is None else connect_timeout_s,
                       transport_options={"read_timeout": timeout_s, "write_timeout": timeout_s})
+
+
+def read_queue_depths(broker_url: str, timeout_s: float) -> tuple[dict[str, int], bool]:
+    """The depths read from the broker within `timeout_s`, and whether it answered for every queue.
+
+    A broker failure midway keeps what was read before it; it never raises.
+    """
+    depths: dict[str, int] = {}
+    try:
+        with broker_connection(broker_url, timeout_s) as connection:
+            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
+            for name, ready in iter_queue_depths(connection):
+                depths[name] = ready
+    except Exception as error:  # noqa: BLE001 - an outage is reported as "broker down", never raised to a page
+        log.warning("queue depths incomplete, broker unavailable: %s", str(error)[:200])
+        return depths, False
+    return depths, True
 
 
 def queue_depths(connection: Connection) -> dict[str, int]:
@@ -31,15 +51,16 @@ def queue_depths(connection: Connection) -> dict[str, int]:
     return dict(iter_queue_depths(connection))
 
 
-def iter_queue_depths(connection: Connection) -> Iterator[tuple[str, int]]:
-    """(queue, ready messages) one queue at a time, so a caller whose broker fails midway keeps what it got.
+def iter_queue_depths(connection: Connection, names: Iterable[str] | None = None) -> Iterator[tuple[str, int]]:
+    """(queue, ready messages) one queue at a time (`names`, default every monitored queue), so a caller
+    whose broker fails midway keeps what it got.
 
     A passive declare reads the count without the management plugin. The broker closes a channel
     whose passive declare names a missing queue, so the next queue gets a fresh channel.
     """
     channel = connection.channel()
     try:
-        for name in monitored_queue_names():
+        for name in monitored_queue_names() if names is None else names:
             try:
                 _name, ready, _consumers = channel.queue_declare(name, passive=True)
             except NotFound:

@@ -69,6 +69,11 @@ def dead_letter_queue_name(queue_name: str) -> str:
     return queue_name + DEAD_LETTER_SUFFIX
 
 
+def dead_letter_queue_names() -> list[str]:
+    """Every task queue's dead-letter queue, in topology order."""
+    return [dead_letter_queue_name(spec.name) for spec in QUEUES]
+
+
 def task_queues() -> list[Queue]:
     """The Celery task queues with their quorum and dead-letter arguments."""
     return [

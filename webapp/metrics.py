@@ -1,7 +1,6 @@
 """`GET /metrics`: Prometheus metrics of every process, plus figures read from the database and broker per scrape."""
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
@@ -14,14 +13,13 @@ from accounts.roles import Role
 from config.settings import Settings
 from jobs.db import Database
 from jobs.metrics import MetricFilesCollector, metrics_root
-from jobs.monitoring import broker_connection, iter_queue_depths, job_counts, monitored_queue_names, outbox_backlog
+from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
 from jobs.states import JobState
 from jobs.topology import JOB_KINDS
 from webapp.access import requires
 from webapp.runtime import runtime
 
 bp = Blueprint("metrics", __name__)
-log = logging.getLogger(__name__)
 
 
 class DatabaseCollector:
@@ -58,23 +56,14 @@ class BrokerCollector:
         self.timeout_s = timeout_s
 
     def collect(self) -> Iterator[Metric]:
-        depths: dict[str, int] = {}
-        up = 1
-        try:
-            with broker_connection(self.broker_url, self.timeout_s) as connection:
-                connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=self.timeout_s)
-                for name, ready in iter_queue_depths(connection):
-                    depths[name] = ready
-        except Exception as error:  # noqa: BLE001 - a broker outage is reported as broker_up 0, never as a 500
-            log.warning("queue depths incomplete, broker unavailable: %s", str(error)[:200])
-            up = 0
+        depths, up = read_queue_depths(self.broker_url, self.timeout_s)
         ready = GaugeMetricFamily("jobs_queue_messages_ready", "Messages ready for delivery per queue",
                                   labels=["queue"])
         for name in monitored_queue_names():
             if name in depths:
                 ready.add_metric([name], depths[name])
         yield ready
-        yield GaugeMetricFamily("jobs_broker_up", "1 when the broker answered this scrape, else 0", value=up)
+        yield GaugeMetricFamily("jobs_broker_up", "1 when the broker answered this scrape, else 0", value=int(up))
 
     def describe(self) -> list[Metric]:
         return []

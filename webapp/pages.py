@@ -1,11 +1,10 @@
 """Pages for people: the home page, the job list and the live job page with cancel and retry."""
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from accounts.roles import Role
@@ -67,14 +66,8 @@ def list_jobs() -> str:
 @bp.get("/jobs/<job_id>")
 def job_page(job_id: str) -> str:
     """A job's state, progress, outcome and attempts; static/job_progress.js follows it live."""
-    try:
-        key = uuid.UUID(job_id)
-    except ValueError:
-        abort(404)
     with runtime().db.read_session() as session:
-        job = session.get(Job, key)
-        if job is None:
-            abort(404)
+        job = jobs_api.get_job_or_404(session, job_id)
         body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
     return render_template("job.html", job=body, finished=JobState(body["state"]).finished)
 

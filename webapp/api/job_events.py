@@ -19,7 +19,7 @@ from flask import Blueprint, Response, current_app, request
 from jobs import lifecycle
 from jobs.db import Database
 from jobs.states import JobState
-from webapp.api.jobs import get_job_or_404, parse_job_id
+from webapp.api.jobs import get_job_or_404
 from webapp.errors import ApiError
 from webapp.runtime import runtime
 from webapp.serializers import job_etag, job_to_dict
@@ -55,15 +55,22 @@ def event(name: str, data: str, event_id: str | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def job_snapshot(db: Database, job_id: uuid.UUID) -> tuple[str, str, bool] | None:
-    """(etag, job JSON, finished) for the job now, or None if it has been deleted."""
+def job_snapshot(db: Database, job_id: uuid.UUID, last_seen: str | None) -> tuple[str, str | None, bool] | None:
+    """(etag, job JSON, finished) for the job now, or None if it has been deleted.
+
+    The JSON (with the attempts and the audit trail, two more queries) is built only when the ETag is
+    not `last_seen`: most polls of a running job find it unchanged.
+    """
     with db.read_session() as session:
         try:
             job = lifecycle.load(session, job_id)
         except lifecycle.JobNotFound:
             return None
+        etag, finished = job_etag(job), JobState(job.state).finished
+        if etag == last_seen:
+            return etag, None, finished
         body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
-        return job_etag(job), json.dumps(body), JobState(job.state).finished
+        return etag, json.dumps(body), finished
 
 
 def job_events(db: Database, job_id: uuid.UUID, last_seen: str | None, *, max_s: float, poll_s: float,
@@ -73,12 +80,12 @@ def job_events(db: Database, job_id: uuid.UUID, last_seen: str | None, *, max_s:
     next_heartbeat = time.monotonic() + HEARTBEAT_S
     yield f"retry: {retry_ms}\n\n"
     while True:
-        snapshot = job_snapshot(db, job_id)
+        snapshot = job_snapshot(db, job_id, last_seen)
         if snapshot is None:
             yield event("end", json.dumps({"reason": "job deleted"}))
             return
         etag, body, finished = snapshot
-        if etag != last_seen:
+        if body is not None:
             last_seen = etag
             yield event("job", body, etag)
         if finished:
@@ -96,9 +103,8 @@ def job_events(db: Database, job_id: uuid.UUID, last_seen: str | None, *, max_s:
 @bp.get("/<job_id>/events")
 def stream_job_events(job_id: str) -> Response:
     rt = runtime()
-    key = parse_job_id(job_id)
     with rt.db.read_session() as session:
-        get_job_or_404(session, job_id)
+        key = get_job_or_404(session, job_id).id
     slots = stream_slots()
     if not slots.acquire():
         raise ApiError(503, "too many live streams on this server; poll GET /api/jobs/<id> instead",
