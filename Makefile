@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test test-unit screenshots bench clean-venv
+.PHONY: run test test-unit lint screenshots bench clean-venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,14 @@ $(VENV)/.dev-installed: requirements-dev.txt requirements.txt | $(VENV)/bin/pyth
 run: $(VENV)/.runtime-installed
 	scripts/run.sh
 
-test: $(VENV)/.dev-installed
+test: lint
 	scripts/ensure_chromium.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# ruff (style, imports, bugs) and mypy --strict on the application packages; settings in pyproject.toml.
+lint: $(VENV)/.dev-installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # Re-takes the README's screenshots (docs/screenshots/) with the browser tests.
 screenshots: $(VENV)/.dev-installed

@@ -30,12 +30,12 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import bench_stack  # noqa: E402
-from jobs.db import Database  # noqa: E402
-from tests.support.accounts import token_client  # noqa: E402
-from tests.support.csv_files import write_orders  # noqa: E402
-from tests.support.processes import CeleryWorker, wait_for  # noqa: E402
-from webapp import create_app  # noqa: E402
+from bench.stack import bench_stack
+from jobs.db import Database
+from tests.support.accounts import token_client
+from tests.support.csv_files import write_orders
+from tests.support.processes import CeleryWorker, wait_for
+from webapp import create_app
 
 ORDERS_DDL = """CREATE TABLE {name} (order_id bigint NOT NULL, order_date date NOT NULL,
  customer_email varchar(254) NOT NULL, sku varchar(64) {collate} NOT NULL, quantity integer NOT NULL,
@@ -99,7 +99,7 @@ def raw_postgres(url: str, path: Path, rows: int) -> list[Measure]:
             conn.execute(f"DROP TABLE IF EXISTS {name}")
             conn.execute(ORDERS_DDL.format(name=name, collate='COLLATE "C"', key=key))
 
-            def load() -> None:
+            def load(name: str = name) -> None:
                 with conn.cursor() as cursor, path.open("rb") as handle, cursor.copy(
                         f"COPY {name} FROM STDIN (FORMAT csv, HEADER true)") as copy:
                     while piece := handle.read(1 << 20):

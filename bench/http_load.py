@@ -30,7 +30,8 @@ def free_port() -> int:
 def gunicorn_settings(env: Mapping[str, str]) -> dict[str, object]:
     """worker_class, workers and threads as config/gunicorn.conf.py resolves them for `env`."""
     code = ("import runpy, json; c = runpy.run_path('config/gunicorn.conf.py'); "
-            "print(json.dumps({k: c.get(k, d) for k, d in (('worker_class', 'sync'), ('workers', 1), ('threads', 1))}))")
+            "print(json.dumps({k: c.get(k, d) for k, d in "
+            "(('worker_class', 'sync'), ('workers', 1), ('threads', 1))}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=dict(env), capture_output=True,
                          text=True, check=True, timeout=60).stdout
     return dict(json.loads(out.strip().splitlines()[-1]))

@@ -25,12 +25,13 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.stack import bench_stack  # noqa: E402
-from invoicing.money import LineItem, compute_totals  # noqa: E402
-from invoicing.pdf import InvoiceDocument, Party, PdfLine, render_invoice_pdf  # noqa: E402
-from tests.support.accounts import token_client  # noqa: E402
-from tests.support.processes import CeleryWorker, wait_for  # noqa: E402
-from webapp import create_app  # noqa: E402
+from bench.stack import bench_stack
+from invoicing.money import LineItem, compute_totals
+from invoicing.party import Party
+from invoicing.pdf import InvoiceDocument, PdfLine, render_invoice_pdf
+from tests.support.accounts import token_client
+from tests.support.processes import CeleryWorker, wait_for
+from webapp import create_app
 
 LINES = 20
 ITEMS = [{"description": f"Widget Łódź Müller José Ørsted #{i}", "quantity": "2", "unit_price": "12.3456",

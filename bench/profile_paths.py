@@ -19,10 +19,10 @@ from pyinstrument import Profiler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.seed import insert_queued_jobs  # noqa: E402
-from config.settings import get_settings  # noqa: E402
-from jobs.db import Database  # noqa: E402
-from tests.support.accounts import token_client  # noqa: E402
+from bench.seed import insert_queued_jobs
+from config.settings import get_settings
+from jobs.db import Database
+from tests.support.accounts import token_client
 
 REQUESTS = 400
 
@@ -65,7 +65,8 @@ def profile_drain(profiler: Profiler) -> None:
 
 def profile_relay(profiler: Profiler) -> None:
     from jobs.celery_app import create_celery
-    from jobs.outbox import OutboxPublisher, OutboxRelay
+    from jobs.publisher import OutboxPublisher
+    from jobs.relay import OutboxRelay
     settings = get_settings()
     db = Database(settings.resolved_database_url)
     insert_queued_jobs(db, 2000, f"bench-profile-relay-{os.getpid()}")

@@ -15,7 +15,8 @@ from bench.stack import BenchStack
 from bench.web_paths import Figure
 from jobs.celery_app import create_celery, declare_topology
 from jobs.models import Job, OutboxMessage
-from jobs.outbox import OutboxPublisher, OutboxRelay
+from jobs.publisher import OutboxPublisher
+from jobs.relay import OutboxRelay
 from tests.support.processes import CeleryWorker, ManagedProcess, wait_for
 
 SCRATCH_QUEUE = "bench.relay-baseline"
@@ -124,7 +125,8 @@ def drain(stack: BenchStack, scratch: Path, backlog: int, growth_backlog: int) -
         size = backlog if concurrency == 2 else growth_backlog
         ours, ours_s = drain_ours(stack, size, concurrency)
         bare, bare_s = drain_bare(stack, size, concurrency, scratch)
-        print(f"drain c={concurrency} backlog={size}: ours {ours:.1f}/s ({ours_s:.1f} s), bare {bare:.1f}/s", flush=True)
+        print(f"drain c={concurrency} backlog={size}: ours {ours:.1f}/s ({ours_s:.1f} s), bare {bare:.1f}/s",
+              flush=True)
         growth.append({"processes": concurrency, "backlog": size, "ours": ours, "bare": bare})
         if concurrency == 2:
             main = Figure(f"3. Drain: {size:,} tracked no-op jobs, prefork -c 2, prefetch 1, late ack", ours, "jobs/s",

@@ -48,6 +48,8 @@ Set PROBE_KEEP_TMP=1 to keep the worker logs and counter files.
 """
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import re
 import secrets
@@ -315,10 +317,8 @@ class Worker:
     def kill(self) -> None:
         """SIGKILL the worker's whole process group (main process and pool processes)."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self.process.wait(timeout=10)
 
 
@@ -431,7 +431,7 @@ def measure_crash(case: Case) -> CrashResult:
     stamps = [float(line.split()[0]) for line in read_lines(counter)]
     return CrashResult(
         deliveries=len(stamps),
-        gaps_s=[later - earlier for earlier, later in zip(stamps, stamps[1:])],
+        gaps_s=[later - earlier for earlier, later in itertools.pairwise(stamps)],
         watched_s=watched,
         dead_after_s=dead_after,
         death=case.live.first_death(dead_queue) if dead_after is not None else None,
@@ -603,7 +603,8 @@ def describe_kill(result: RetryResult) -> str:
 
 def table_rows(results: dict[str, QueueTypeResult]) -> list[tuple[str, Callable[[QueueTypeResult], str]]]:
     return [
-        ("1. Crash loop: deliveries (SIGKILL of pool process, 20 s watch)", lambda r: describe_crash_deliveries(r.crash)),
+        ("1. Crash loop: deliveries (SIGKILL of pool process, 20 s watch)",
+         lambda r: describe_crash_deliveries(r.crash)),
         ("1. Crash loop: reached `<queue>.dead`", lambda r: describe_crash_dead(r.crash)),
         ("2. Retry (countdown 4 s): where the message waited", lambda r: describe_place(r.retry)),
         ("2. Retry: actual gap", lambda r: describe_gap(r.retry)),

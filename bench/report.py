@@ -172,7 +172,7 @@ def render_report(results: dict[str, Any], plots: list[Path]) -> str:
         lines += [f"| {m['path']} | {m['rows']:,} | {m['seconds']:.2f} | {m['rows_per_s']:,.0f} | "
                   + (f"{m['peak_rss_mb']:.0f} MB |" if m.get("peak_rss_mb") else "|") for m in etl]
         lines.append("")
-    lines += ANALYSIS.strip().splitlines() + [""]
+    lines += [*ANALYSIS.strip().splitlines(), ""]
     for name, text in (results.get("profiles") or {}).items():
         body = text.strip().splitlines()
         lines += [f"<details><summary>pyinstrument: {name} (first {PROFILE_LINES} lines)</summary>", "", "```",

@@ -18,13 +18,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import etl_bench, invoice_bench  # noqa: E402
-from bench.http_load import ensure_wrk, gunicorn_settings  # noqa: E402
-from bench.queue_paths import drain, relay  # noqa: E402
-from bench.report import render_report, write_plots  # noqa: E402
-from bench.stack import bench_stack, machine_description  # noqa: E402
-from bench.web_paths import run_web_paths  # noqa: E402
-from config.settings import PROJECT_ROOT  # noqa: E402
+from bench import etl_bench, invoice_bench
+from bench.http_load import ensure_wrk, gunicorn_settings
+from bench.queue_paths import drain, relay
+from bench.report import render_report, write_plots
+from bench.stack import bench_stack, machine_description
+from bench.web_paths import run_web_paths
+from config.settings import PROJECT_ROOT
 
 PRODUCTION_ENV = {"APP_ENV": "production", "SECRET_KEY": uuid.uuid4().hex * 2, "FLOWER_BASIC_AUTH": "bench:bench",
                   "LOG_LEVEL": "INFO"}

@@ -30,11 +30,13 @@ def insert_finished_jobs(db: Database, count: int, tag: str) -> None:
             FROM generate_series(1, :count)"""), {"tag": tag, "count": count})
         session.execute(text("""
             INSERT INTO job_attempts (job_id, number, outcome, worker, started_at, finished_at)
-            SELECT id, 1, 'succeeded', 'bench@localhost pid=1', started_at, finished_at FROM jobs WHERE submitted_by = :tag"""),
+            SELECT id, 1, 'succeeded', 'bench@localhost pid=1', started_at, finished_at
+            FROM jobs WHERE submitted_by = :tag"""),
             {"tag": tag})
         session.execute(text("""
             INSERT INTO job_audit (job_id, action, actor, via, at)
-            SELECT id, 'submitted', CAST(:tag AS varchar), 'token:bench', created_at FROM jobs WHERE submitted_by = :tag"""), {"tag": tag})
+            SELECT id, 'submitted', CAST(:tag AS varchar), 'token:bench', created_at
+            FROM jobs WHERE submitted_by = :tag"""), {"tag": tag})
 
 
 def insert_queued_jobs(db: Database, count: int, tag: str, outbox_age_s: float = 3600) -> None:

@@ -20,11 +20,11 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config.settings import Settings, load_settings  # noqa: E402
-from jobs.db import Database  # noqa: E402
-from tests.support.accounts import make_account  # noqa: E402
-from tests.support.services import postgres_database, rabbit_vhost  # noqa: E402
-from webapp.commands import upgrade_database  # noqa: E402
+from config.settings import Settings, load_settings
+from jobs.db import Database
+from tests.support.accounts import make_account
+from tests.support.services import postgres_database, rabbit_vhost
+from webapp.commands import upgrade_database
 
 # Benchmarks submit far faster than a person would: the submit rate limits are lifted, nothing else.
 BENCH_ENVIRONMENT = {
@@ -64,7 +64,8 @@ class BenchStack:
 
 
 @contextmanager
-def bench_stack(name: str, backend: str, scratch: Path, extra_env: Mapping[str, str] | None = None) -> Iterator[BenchStack]:
+def bench_stack(name: str, backend: str, scratch: Path,
+                extra_env: Mapping[str, str] | None = None) -> Iterator[BenchStack]:
     """Vhost `<name>-…`, database, migrations, an operator account; all removed when the block ends."""
     with rabbit_vhost(name) as broker_url, database(backend, scratch, name) as url:
         var_dir = scratch / f"var-{name}-{backend}"

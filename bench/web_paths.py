@@ -105,7 +105,8 @@ def submit_latency(stack: BenchStack, base: str, jobs: int) -> Figure:
 
         def finished() -> list[Any] | None:
             with stack.db.read_session() as session:
-                rows = session.execute(select(Job.created_at, Job.started_at, Job.finished_at).where(Job.id.in_(wanted))).all()
+                rows = session.execute(select(Job.created_at, Job.started_at, Job.finished_at)
+                                       .where(Job.id.in_(wanted))).all()
             return rows if len(rows) == len(wanted) and all(r.finished_at for r in rows) else None
         rows = wait_for(finished, 60, interval=0.3, what="the latency jobs")
     finally:

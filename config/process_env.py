@@ -32,13 +32,14 @@ def process_environment(settings: Settings) -> dict[str, str]:
 
 
 def main() -> int:
+    """Print shell lines for `eval`: the exports, or an error that stops the script."""
     try:
         settings = load_settings()
     except SettingsError as error:
-        print(f"echo {shlex.quote(str(error))} >&2; exit 1")
+        sys.stdout.write(f"echo {shlex.quote(str(error))} >&2; exit 1\n")
         return 1
     for name, value in process_environment(settings).items():
-        print(f"export {name}={shlex.quote(value)}")
+        sys.stdout.write(f"export {name}={shlex.quote(value)}\n")
     return 0
 
 

@@ -29,6 +29,8 @@ RATE_LIMIT_FIELDS = (
 # (backend, driver) pairs whose driver is installed; `postgresql://` means psycopg 3 in SQLAlchemy 2.1.
 SUPPORTED_DATABASE_DRIVERS = {("sqlite", "pysqlite"), ("postgresql", "psycopg")}
 
+TIME_LIMIT_SUFFIX = "_time_limit_s"
+
 
 class SettingsError(RuntimeError):
     """A setting is missing or malformed; the message names the variable."""
@@ -55,6 +57,7 @@ class Settings(BaseModel):
     retry_backoff_max_s: float = Field(300.0, gt=0)
     max_worker_lost: int = Field(3, ge=1)
 
+    # One soft time limit per job family (a group of queues); a queue names its family (jobs/topology.py).
     diagnostics_time_limit_s: int = Field(120, gt=0)
     invoices_time_limit_s: int = Field(300, gt=0)
     etl_time_limit_s: int = Field(1500, gt=0)
@@ -122,8 +125,8 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
-        for family in ("diagnostics", "invoices", "etl", "notifications"):
-            hard = getattr(self, f"{family}_time_limit_s") + self.time_limit_grace_s
+        for family in JOB_FAMILIES:
+            hard = getattr(self, f"{family}{TIME_LIMIT_SUFFIX}") + self.time_limit_grace_s
             if hard >= self.broker_consumer_timeout_s:
                 raise ValueError(
                     f"{family.upper()}_TIME_LIMIT_S + TIME_LIMIT_GRACE_S = {hard} s must stay below "
@@ -157,7 +160,7 @@ class Settings(BaseModel):
 
     def time_limits(self, family: str) -> tuple[int, int]:
         """(soft, hard) time limit in seconds for a job family (a queue group)."""
-        soft = getattr(self, f"{family}_time_limit_s")
+        soft: int = getattr(self, f"{family}{TIME_LIMIT_SUFFIX}")
         return soft, soft + self.time_limit_grace_s
 
     @property
@@ -186,6 +189,11 @@ class Settings(BaseModel):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+# The job families are the settings that hold their time limits: adding a family is adding its setting.
+JOB_FAMILIES: tuple[str, ...] = tuple(
+    name.removesuffix(TIME_LIMIT_SUFFIX) for name in Settings.model_fields if name.endswith(TIME_LIMIT_SUFFIX))
 
 
 def _supported_database_url(url: str) -> bool:

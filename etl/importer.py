@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import polars as pl
 from sqlalchemy.orm import Session
 
+from config.settings import Settings
 from etl.blocks import Block, BlockReader
 from etl.csv_format import body_encoding, open_binary
 from etl.datasets import DATASETS
@@ -28,9 +29,10 @@ from etl.models import FIRST_DATA_LINE, ImportPhase, ImportRun
 from etl.spec import DatasetSpec
 from etl.storage import errors_path
 from etl.validate import LINE, CheckedChunk, SeenKeys, check_chunk, drop_duplicate_keys
-from jobs import lifecycle
 from jobs.context import JobCancelled, JobContext
 from jobs.db import utcnow
+from jobs.kinds import job_kind
+from jobs.topology import ETL
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,11 @@ class ImportOptions:
     rows_per_chunk: int
     reject_threshold_pct: float
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ImportOptions:
+        return cls(upload_dir=settings.upload_dir, rows_per_chunk=settings.etl_chunk_rows,
+                   reject_threshold_pct=settings.etl_reject_threshold_pct)
+
 
 class TooManyRejects(Exception):
     """More rows were rejected than the threshold allows; the committed rows stay."""
@@ -46,10 +53,6 @@ class TooManyRejects(Exception):
     def __init__(self, message: str, details: dict[str, Any]) -> None:
         super().__init__(message)
         self.details = details  # stored with the job's error: the import's summary
-
-
-def errors_url(job_id: object) -> str:
-    return f"/api/etl/{job_id}/errors.csv"
 
 
 class LimitedReader(io.RawIOBase):
@@ -78,12 +81,15 @@ def parse_block(block: Block, run: ImportRun, columns: HeaderMap, spec: DatasetS
     if block.rows is not None:
         frame = pl.DataFrame(block.rows, schema=schema, orient="row")
     elif len(block.lines):
+        parsed: pl.DataFrame | None
         try:
-            frame = pl.read_csv(io.BytesIO(block.records), has_header=False, separator=run.delimiter, quote_char='"',
-                                schema=schema, raise_if_empty=False)
+            parsed = pl.read_csv(io.BytesIO(block.records), has_header=False, separator=run.delimiter, quote_char='"',
+                                 schema=schema, raise_if_empty=False)
         except pl.exceptions.PolarsError:
-            frame = None
-        if frame is None or frame.height != len(block.lines):  # polars reads the quoting differently: use csv
+            parsed = None
+        if parsed is not None and parsed.height == len(block.lines):
+            frame = parsed
+        else:  # polars reads the quoting differently: use csv
             text = io.StringIO(block.records.decode("utf-8"), newline="")
             frame = pl.DataFrame(list(csv.reader(text, delimiter=run.delimiter)), schema=schema, orient="row")
     else:
@@ -120,12 +126,13 @@ def _estimated_total(run: ImportRun) -> int | None:
 
 
 def summary(run: ImportRun, duration_s: float | None = None) -> dict[str, Any]:
+    """The import's figures: the job's result (the web adds where its errors.csv is)."""
     return {"dataset": run.dataset, **run.counts(), "unknown_columns": list(run.unknown_columns),
-            "errors_url": errors_url(run.job_id), "duration_s": duration_s}
+            "duration_s": duration_s}
 
 
 def _checked_chunks(blocks: Iterator[Block], run: ImportRun, columns: HeaderMap, spec: DatasetSpec,
-                    seen: SeenKeys) -> Iterator[tuple[Block, CheckedChunk]]:
+                    seen: SeenKeys) -> Generator[tuple[Block, CheckedChunk], None, None]:
     """Read, parse and validate the next chunk on a helper thread while the current one is being loaded.
 
     polars, numpy and the database driver release the GIL, so the validation of chunk n+1 (in this
@@ -150,7 +157,7 @@ def _check_threshold(run: ImportRun, options: ImportOptions, result: dict[str, A
         raise TooManyRejects(
             f"{run.rows_rejected} of {run.rows_read} rows ({rejected_pct:.1f} %) were rejected, more than the "
             f"{options.reject_threshold_pct:g} % allowed; {kept}; "
-            f"the rejected rows are listed at {errors_url(run.job_id)}", result)
+            "the rejected rows are listed in the import's errors.csv", result)
 
 
 @dataclass(frozen=True)
@@ -266,9 +273,10 @@ class CsvImport:
         else:
             done, total = run.rows_loaded, run.rows_read - run.rows_rejected
             message = f"loading: {run.rows_loaded} of {total} valid rows loaded"
-        return lifecycle.record_progress(session, self.ctx.job_id, self.ctx.attempt, done, total, message)
+        return self.ctx.checkpoint(done, total, message, session=session)
 
 
-def run_import(ctx: JobContext, options: ImportOptions) -> dict[str, Any]:
-    """Import the job's file; the result is the import's summary."""
-    return CsvImport(ctx, options).execute()
+@job_kind("etl.import", queue=ETL)
+def import_csv(ctx: JobContext) -> dict[str, Any]:
+    """Import an uploaded CSV into its dataset's table; the result is the import's summary."""
+    return CsvImport(ctx, ImportOptions.from_settings(ctx.settings)).execute()

@@ -13,11 +13,10 @@ Identifiers come from the dataset specs (code, not input).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import polars as pl
 import psycopg

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from jobs.db import Base, UTCDateTime, utcnow
 
-
 FIRST_DATA_LINE = 2  # line 1 is the header
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sqlalchemy.orm import Session
 
@@ -12,9 +12,6 @@ from etl.datasets import DATASETS
 from etl.header_map import HeaderError, map_header
 from etl.models import FIRST_DATA_LINE, ImportPhase, ImportRun
 from etl.storage import store_upload
-from jobs.audit import Actor
-from jobs.enqueue import submit_job
-from jobs.models import Job, OutboxMessage
 
 MAX_FILENAME = 255
 
@@ -60,13 +57,13 @@ def stage_upload(source: BinaryIO, dataset: str, upload_dir: Path) -> tuple[uuid
     return job_id, path, run
 
 
-def submit_import(
-    session: Session, run: ImportRun, filename: str, actor: Actor | None
-) -> tuple[Job, OutboxMessage]:
-    """Add the import job and its ImportRun in the caller's transaction."""
-    job, message = submit_job(session, "etl.import", {"dataset": run.dataset, "filename": filename[:MAX_FILENAME]},
-                              actor=actor, job_id=run.job_id)
+def import_params(run: ImportRun, filename: str) -> dict[str, Any]:
+    """The `etl.import` job's params: its dataset and the uploaded file's name."""
+    return {"dataset": run.dataset, "filename": filename[:MAX_FILENAME]}
+
+
+def record_import(session: Session, run: ImportRun, filename: str) -> None:
+    """Add the ImportRun beside its job, in the transaction that writes the job."""
     run.filename = filename[:MAX_FILENAME]
     session.add(run)
     session.flush()
-    return job, message

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
+from polars.expr.whenthen import ChainedThen, Then
 
 from etl.codes import country_codes, currency_codes
 from etl.spec import Column, ColumnType, DatasetSpec
@@ -82,7 +83,7 @@ def _rules(column: Column) -> tuple[pl.Expr, pl.Expr]:
         clean = text
         checks = [(text.str.len_chars() > column.max_length, f"longer than {column.max_length} characters")]
 
-    reason = pl.when(~present & column.required).then(pl.lit("required; the cell is empty"))
+    reason: Then | ChainedThen = pl.when(~present & column.required).then(pl.lit("required; the cell is empty"))
     for failed, message in checks:
         reason = reason.when(present & failed).then(pl.lit(message))
     return pl.when(present).then(clean).otherwise(None).alias(column.name), reason.otherwise(None)
@@ -129,7 +130,8 @@ class SeenKeys:
         if not len(self._sorted):
             return np.zeros(len(hashes), dtype=bool)
         index = np.minimum(np.searchsorted(self._sorted, hashes), len(self._sorted) - 1)
-        return self._sorted[index] == hashes
+        found: np.ndarray = self._sorted[index] == hashes
+        return found
 
 
 def drop_duplicate_keys(spec: DatasetSpec, chunk: CheckedChunk, seen: SeenKeys) -> CheckedChunk:

@@ -1,10 +1,11 @@
 """Batch invoicing: every uninvoiced order of a period, one child job per customer and currency.
 
-The parent job finds who has uninvoiced orders and starts their child jobs (on `invoices.bulk`, so
-single invoices on `invoices` never wait behind a batch); it stays `running` until the last child
-finishes (jobs.lifecycle counts them). A child locks its customer's uninvoiced orders, bills them
-in one invoice and links them to it in the same transaction, so no order is ever billed twice, even
-by two batches over overlapping periods; a batch run again finds nothing left to bill.
+The parent job (`invoice.batch`) finds who has uninvoiced orders and starts their child jobs (on
+`invoices.bulk`, so single invoices on `invoices` never wait behind a batch); it stays `running`
+until the last child finishes (jobs.lifecycle counts them). A child (`invoice.customer_batch`)
+locks its customer's uninvoiced orders, bills them in one invoice and links them to it in the same
+transaction, so no order is ever billed twice, even by two batches over overlapping periods; a
+batch run again finds nothing left to bill.
 """
 from __future__ import annotations
 
@@ -12,86 +13,37 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, select, text
+from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
-from invoicing.models import Customer, Invoice
+from invoicing.issue import finish_invoice, invoice_result
+from invoicing.models import Customer, Invoice, Order
 from invoicing.money import LineItem
-from invoicing.pdf import Party
-from invoicing.service import InvoiceRequest, InvoicingOptions, finish_invoice, invoice_for_job, invoice_result, store_invoice
-from jobs import lifecycle
-from jobs.audit import Actor
+from invoicing.options import InvoicingOptions
+from invoicing.party import Party
+from invoicing.request import InvoiceRequest
+from invoicing.store import invoice_for_job, store_invoice
 from jobs.context import JobContext, WaitForChildren
-from jobs.enqueue import submit_job
-from jobs.models import Job
-
-CHILD_KIND = "invoice.customer_batch"
-UNINVOICED_IN_PERIOD = "invoice_id IS NULL AND order_date >= :start AND order_date <= :end"
+from jobs.kinds import job_kind
+from jobs.topology import INVOICES, INVOICES_BULK
 
 
 def _period(params: dict[str, Any]) -> tuple[date, date]:
     return date.fromisoformat(params["period_start"]), date.fromisoformat(params["period_end"])
 
 
-def run_batch(ctx: JobContext, options: InvoicingOptions) -> dict[str, Any]:
-    """The `invoice.batch` parent job."""
-    start, end = _period(ctx.params)
-    with ctx.db.transaction() as session:
-        lifecycle.record_progress(session, ctx.job_id, ctx.attempt, 0, None, "finding uninvoiced orders")
-        if session.scalar(select(Job.id).where(Job.parent_id == ctx.job_id).limit(1)) is not None:
-            raise WaitForChildren()  # a redelivery: the children were started by an earlier attempt
-        groups = session.execute(text(
-            f"SELECT DISTINCT customer_email, currency FROM orders WHERE {UNINVOICED_IN_PERIOD} "
-            "ORDER BY customer_email, currency"), {"start": start.isoformat(), "end": end.isoformat()}).all()
-        if not groups:
-            return {"invoices": 0, "children": [], "failed": []}
-        parent = session.get(Job, ctx.job_id)
-        assert parent is not None
-        actor = Actor(parent.submitted_by, "batch") if parent.submitted_by else None
-        messages = [
-            submit_job(session, CHILD_KIND, {"customer_email": email, "currency": currency,
-                                             "period_start": start.isoformat(), "period_end": end.isoformat(),
-                                             "send_email": bool(ctx.params.get("send_email", True))},
-                       actor=actor, parent_id=ctx.job_id)[1]
-            for email, currency in groups
-        ]
-        parent.progress_total, parent.progress_done = len(messages), 0
-        parent.progress_message = f"0 of {len(messages)} child jobs finished"
-    ctx.publish(messages)
-    raise WaitForChildren()
+def _uninvoiced_in(start: date, end: date) -> ColumnElement[bool]:
+    return and_(Order.invoice_id.is_(None), Order.order_date >= start, Order.order_date <= end)
 
 
-def _customer(session: Session, email: str) -> Party:
-    """Who is billed: the `customers` row with this email, or just the email when there is none."""
-    customer = session.scalar(select(Customer).where(Customer.email == email).order_by(Customer.customer_id).limit(1))
-    if customer is None:
-        return Party(name=email, email=email)
-    return Party(name=customer.name, email=email, country=customer.country, tax_id=customer.tax_id or "",
-                 address=customer.address or "")
-
-
-def _lock_orders(session: Session, email: str, currency: str, start: date, end: date) -> list[Any]:
-    locking = " FOR UPDATE" if session.get_bind().dialect.name == "postgresql" else ""
-    return list(session.execute(text(
-        "SELECT order_id, sku, order_date, quantity, unit_price FROM orders "
-        f"WHERE customer_email = :email AND currency = :currency AND {UNINVOICED_IN_PERIOD} "
-        f"ORDER BY order_date, order_id, sku{locking}"),
-        {"email": email, "currency": currency, "start": start.isoformat(), "end": end.isoformat()}).all())
-
-
-def _link_orders(session: Session, invoice: Invoice, orders: list[Any]) -> None:
-    statement = text("UPDATE orders SET invoice_id = :invoice WHERE order_id = :order_id AND sku = :sku") \
-        .bindparams(bindparam("invoice", type_=Uuid))
-    session.execute(statement, [{"invoice": invoice.id, "order_id": order.order_id, "sku": order.sku}
-                                for order in orders])
-
-
-def invoice_customer_orders(ctx: JobContext, options: InvoicingOptions) -> dict[str, Any]:
-    """An `invoice.customer_batch` child job: one invoice for a customer's uninvoiced orders in one currency."""
+@job_kind("invoice.customer_batch", queue=INVOICES_BULK)
+def invoice_customer_orders(ctx: JobContext) -> dict[str, Any]:
+    """Invoice one customer's uninvoiced orders of the period in one currency (a batch's child job)."""
+    options = InvoicingOptions.from_settings(ctx.settings)
     start, end = _period(ctx.params)
     email, currency = ctx.params["customer_email"], ctx.params["currency"]
-    with ctx.db.transaction() as session:
-        lifecycle.record_progress(session, ctx.job_id, ctx.attempt, 0, 2, f"billing the orders of {email}")
+    with ctx.transaction() as session:
+        ctx.checkpoint(0, 2, f"billing the orders of {email}", session=session)
         invoice = invoice_for_job(session, ctx.job_id)
         if invoice is None:
             orders = _lock_orders(session, email, currency, start, end)
@@ -104,6 +56,51 @@ def invoice_customer_orders(ctx: JobContext, options: InvoicingOptions) -> dict[
                                      notes=f"Orders from {start.isoformat()} to {end.isoformat()}")
             invoice = store_invoice(session, ctx.job_id, request, options)
             _link_orders(session, invoice, orders)
-        lifecycle.record_progress(session, ctx.job_id, ctx.attempt, 1, 2, f"rendering the PDF of {invoice.number}")
+        ctx.checkpoint(1, 2, f"rendering the PDF of {invoice.number}", session=session)
     finish_invoice(ctx, invoice, options, send_email=bool(ctx.params.get("send_email", True)), step=(2, 2))
     return {"invoices": 1, **invoice_result(invoice)}
+
+
+@job_kind("invoice.batch", queue=INVOICES)
+def run_batch(ctx: JobContext) -> dict[str, Any]:
+    """Start one child job per customer and currency with uninvoiced orders in the period."""
+    start, end = _period(ctx.params)
+    with ctx.transaction() as session:
+        ctx.checkpoint(0, None, "finding uninvoiced orders", session=session)
+        if ctx.children_started(session):
+            raise WaitForChildren()  # a redelivery: the children were started by an earlier attempt
+        groups = session.execute(select(Order.customer_email, Order.currency).distinct()
+                                 .where(_uninvoiced_in(start, end))
+                                 .order_by(Order.customer_email, Order.currency)).all()
+        if not groups:
+            return {"invoices": 0, "children": [], "failed": []}
+        ctx.start_children(session, invoice_customer_orders, [
+            {"customer_email": email, "currency": currency, "period_start": start.isoformat(),
+             "period_end": end.isoformat(), "send_email": bool(ctx.params.get("send_email", True))}
+            for email, currency in groups])
+    raise WaitForChildren()
+
+
+def _customer(session: Session, email: str) -> Party:
+    """Who is billed: the `customers` row with this email, or just the email when there is none."""
+    customer = session.scalar(select(Customer).where(Customer.email == email).order_by(Customer.customer_id).limit(1))
+    if customer is None:
+        return Party(name=email, email=email)
+    return Party(name=customer.name, email=email, country=customer.country, tax_id=customer.tax_id or "",
+                 address=customer.address or "")
+
+
+def _lock_orders(session: Session, email: str, currency: str, start: date, end: date) -> list[Order]:
+    statement: Select[Order] = (
+        select(Order)
+        .where(Order.customer_email == email, Order.currency == currency, _uninvoiced_in(start, end))
+        .order_by(Order.order_date, Order.order_id, Order.sku)
+        .with_for_update()  # PostgreSQL locks the rows; SQLite's write lock is taken at BEGIN
+    )
+    return list(session.scalars(statement))
+
+
+def _link_orders(session: Session, invoice: Invoice, orders: list[Order]) -> None:
+    for order in orders:
+        order.invoice_id = invoice.id
+    session.flush()

@@ -12,7 +12,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
-from invoicing.pdf import write_atomically
+from config.settings import Settings
+from invoicing.files import write_atomically
 from jobs.retry_policy import TransientError
 
 
@@ -24,6 +25,14 @@ class SmtpOptions:
     password: str = ""
     starttls: bool = False
     timeout_s: float = 10.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SmtpOptions | None:
+        """The SMTP server of the settings; None without SMTP_HOST (emails are written to files)."""
+        if not settings.smtp_host:
+            return None
+        return cls(host=settings.smtp_host, port=settings.smtp_port, username=settings.smtp_username,
+                   password=settings.smtp_password, starttls=settings.smtp_starttls, timeout_s=settings.smtp_timeout_s)
 
 
 class PermanentMailError(Exception):
@@ -60,7 +69,8 @@ def send_smtp(message: EmailMessage, options: SmtpOptions) -> None:
             raise PermanentMailError(f"the mail server refused the recipient: {error.recipients}") from None
         raise TransientError(f"the mail server deferred the recipient: {error.recipients}") from None
     except smtplib.SMTPResponseException as error:
-        reply = f"{error.smtp_code} {error.smtp_error.decode(errors='replace') if isinstance(error.smtp_error, bytes) else error.smtp_error}"
+        text = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+        reply = f"{error.smtp_code} {text}"
         if 500 <= error.smtp_code < 600:
             raise PermanentMailError(f"the mail server refused the message: {reply}") from None
         raise TransientError(f"the mail server answered {reply}") from None

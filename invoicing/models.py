@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Integer, Numeric, String, Text, Uuid
+from sqlalchemy import JSON, BigInteger, Date, ForeignKey, Index, Integer, Numeric, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from jobs.db import Base, UTCDateTime, utcnow
@@ -25,6 +25,27 @@ class Customer(Base):
     country: Mapped[str] = mapped_column(String(2))
     tax_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     address: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Order(Base):
+    """An order line as the ETL `orders` dataset loads it (etl/datasets/orders.py owns the columns); a batch
+    invoice links the lines it bills."""
+
+    __tablename__ = "orders"
+    __table_args__ = (Index("ix_orders_invoice_date", "invoice_id", "order_date"),)
+
+    order_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Byte-order collation on PostgreSQL: the key's btree compares bytes instead of locale rules (faster upserts).
+    sku: Mapped[str] = mapped_column(String(64).with_variant(String(64, collation="C"), "postgresql"),
+                                     primary_key=True)
+    order_date: Mapped[date] = mapped_column(Date)
+    customer_email: Mapped[str] = mapped_column(String(254))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(18, 4))
+    currency: Mapped[str] = mapped_column(String(3))
+    country: Mapped[str] = mapped_column(String(2))
+    # No foreign key in the schema (migration 0004 adds the bare column); the batch job sets it.
+    invoice_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
 
 
 class InvoiceCounter(Base):

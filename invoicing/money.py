@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from iso4217 import Currency
 
@@ -51,6 +52,16 @@ class LineItem:
     quantity: Decimal
     unit_price: Decimal
     tax_rate: Decimal  # percent, 0 to 100
+
+    def to_dict(self) -> dict[str, str]:
+        """The line as JSON-safe strings (exact decimals)."""
+        return {"description": self.description, "quantity": str(self.quantity), "unit_price": str(self.unit_price),
+                "tax_rate": str(self.tax_rate)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> LineItem:
+        return cls(values["description"], Decimal(values["quantity"]), Decimal(values["unit_price"]),
+                   Decimal(values["tax_rate"]))
 
     def check(self, index: int) -> None:
         where = f"items.{index}"

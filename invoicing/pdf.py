@@ -1,4 +1,4 @@
-"""Invoice PDFs: an A4 page (more when the lines overflow, the table header repeated), written atomically.
+"""Invoice PDFs: an A4 page (more when the lines overflow, the table header repeated).
 
 Drawn directly on reportlab's canvas (its layout engine, platypus, was 5× slower for the same page)
 in DejaVu Sans, shipped in invoicing/fonts and embedded as a subset in every PDF, so names like
@@ -7,8 +7,6 @@ in DejaVu Sans, shipped in invoicing/fonts and embedded as a subset in every PDF
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -22,6 +20,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen.canvas import Canvas
 
+from invoicing.party import Party
+
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 REGULAR, BOLD = "DejaVuSans", "DejaVuSans-Bold"
 WIDTH, HEIGHT = A4
@@ -31,22 +31,6 @@ SIZE, LEADING = 8.5, 11.5
 DESCRIPTION_WIDTH = 80 * mm
 COLUMNS = (("Description", LEFT, False), ("Quantity", LEFT + 103 * mm, True), ("Unit price", LEFT + 128 * mm, True),
            ("Tax %", LEFT + 145 * mm, True), ("Amount", RIGHT, True))
-
-
-@dataclass(frozen=True)
-class Party:
-    name: str
-    address: str = ""
-    email: str = ""
-    tax_id: str = ""
-    country: str = ""
-
-    def lines(self) -> list[str]:
-        rows = [self.name, *(line for line in self.address.splitlines() if line.strip())]
-        rows += [self.country] if self.country else []
-        rows += [f"Tax id: {self.tax_id}"] if self.tax_id else []
-        rows += [self.email] if self.email else []
-        return rows
 
 
 @dataclass(frozen=True)
@@ -209,18 +193,3 @@ def render_invoice_pdf(doc: InvoiceDocument, fonts: tuple[str, str] = (REGULAR, 
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
-
-
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write `content` to `path` so that readers see the old file or the whole new one, never a part."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -7,7 +7,8 @@ from celery import Celery
 from kombu import Connection
 
 from config.settings import Settings
-from jobs.topology import JOB_KINDS, JOBS_EXCHANGE, dead_letter_queues, queue_family, task_queues, task_routes
+from jobs.kinds import declared_kinds, task_routes
+from jobs.topology import JOBS_EXCHANGE, dead_letter_queues, task_queues
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -49,9 +50,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 def time_limit_annotations(settings: Settings) -> dict[str, dict[str, int]]:
     """Per-family soft and hard time limits, kept below the broker's consumer timeout by Settings."""
     annotations = {}
-    for kind in JOB_KINDS.values():
-        soft, hard = settings.time_limits(queue_family(kind.queue))
-        annotations[kind.task_name] = {"soft_time_limit": soft, "time_limit": hard}
+    for kind in declared_kinds().values():
+        soft, hard = settings.time_limits(kind.family)
+        annotations[kind.name] = {"soft_time_limit": soft, "time_limit": hard}
     return annotations
 
 

@@ -1,14 +1,30 @@
-"""What a running job's code sees: its params, its attempt, and a way to report progress."""
+"""What a running job's code sees: its params and settings, progress checkpoints, follow-up and child jobs.
+
+Job code writes through `ctx.transaction()`: the jobs it starts there (`submit_once`,
+`start_children`) are committed with its own writes and published once the transaction has
+committed (the outbox relay is the fallback). Every write of the platform's is fenced by the
+attempt: a stale copy of the job gets AttemptSuperseded instead of writing.
+"""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from jobs import lifecycle
-from jobs.db import Database
-from jobs.models import OutboxMessage
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from config.settings import Settings
+from jobs import idempotency, lifecycle
+from jobs.audit import Actor
+from jobs.db import Database, utcnow
+from jobs.enqueue import submit_job
+from jobs.kinds import JobKind
+from jobs.models import Job, OutboxMessage
+
+_OUTBOX = "job_context_outbox"  # session.info key: messages to publish after the commit
 
 
 class JobCancelled(Exception):
@@ -27,18 +43,68 @@ class WaitForChildren(Exception):
     """Raised by a job that has started child jobs: it stays `running` until the last child finishes."""
 
 
+def _publish_nothing(_messages: Sequence[OutboxMessage]) -> object:
+    return None
+
+
 @dataclass
 class JobContext:
     db: Database
     job_id: uuid.UUID
     attempt: int
+    settings: Settings
     params: dict[str, Any] = field(default_factory=dict)
     # Publishes the outbox messages of jobs this job started, after their commit (the relay is the fallback).
-    publish: Callable[[Sequence[OutboxMessage]], object] = lambda _messages: None
+    publish: Callable[[Sequence[OutboxMessage]], object] = _publish_nothing
 
-    def progress(self, done: int, total: int | None = None, message: str | None = None) -> None:
-        """Store progress (a checkpoint); raise JobCancelled if a cancel was requested."""
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A transaction for the job's writes; the jobs it starts are published after it commits."""
         with self.db.transaction() as session:
-            cancel_requested = lifecycle.record_progress(session, self.job_id, self.attempt, done, total, message)
-        if cancel_requested:
+            yield session
+            messages: list[OutboxMessage] = session.info.pop(_OUTBOX, [])
+        if messages:
+            self.publish(messages)
+
+    def checkpoint(self, done: int, total: int | None = None, message: str | None = None, *,
+                   session: Session | None = None) -> bool:
+        """Store progress (in `session`'s transaction, else in its own); return whether a cancel was requested."""
+        if session is not None:
+            return lifecycle.record_progress(session, self.job_id, self.attempt, done, total, message)
+        with self.db.transaction() as own:
+            return lifecycle.record_progress(own, self.job_id, self.attempt, done, total, message)
+
+    def progress(self, done: int, total: int | None = None, message: str | None = None, *,
+                 session: Session | None = None) -> None:
+        """Store progress (a checkpoint); raise JobCancelled if a cancel was requested."""
+        if self.checkpoint(done, total, message, session=session):
             raise JobCancelled(f"cancel requested; stopped at {done}" + (f" of {total}" if total else ""))
+
+    def submit_once(self, session: Session, kind: JobKind, params: dict[str, Any], *, key: str) -> Job:
+        """Start a follow-up job once: a redelivered attempt finds the job that `key` names instead of a second."""
+        job, message = idempotency.submit_once(session, kind, params, key=key, wait=True)
+        if message is not None:
+            session.info.setdefault(_OUTBOX, []).append(message)
+        return job
+
+    def children_started(self, session: Session) -> bool:
+        """Whether an earlier attempt of this job started its children already."""
+        return session.scalar(select(Job.id).where(Job.parent_id == self.job_id).limit(1)) is not None
+
+    def start_children(self, session: Session, kind: JobKind, params: Sequence[dict[str, Any]]) -> list[Job]:
+        """Start one child job per params, submitted by this job's submitter; this job then waits for them.
+
+        The parent counts its children as progress; the last child to finish ends it (jobs.lifecycle).
+        Raise WaitForChildren once the transaction has committed.
+        """
+        parent = lifecycle.load_for_update(session, self.job_id)
+        actor = Actor(parent.submitted_by, "batch") if parent.submitted_by else None
+        children = []
+        for child_params in params:
+            child, message = submit_job(session, kind, child_params, actor=actor, parent_id=self.job_id)
+            session.info.setdefault(_OUTBOX, []).append(message)
+            children.append(child)
+        parent.progress_total, parent.progress_done = len(children), 0
+        parent.progress_message = f"0 of {len(children)} child jobs finished"
+        parent.updated_at = utcnow()
+        return children

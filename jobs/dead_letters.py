@@ -26,9 +26,9 @@ from jobs.audit import Actor, AuditAction
 from jobs.db import Database
 from jobs.enqueue import retry_job
 from jobs.models import Job, OutboxMessage
-from jobs.outbox import BrokerUnavailable, OutboxPublisher
-from jobs.states import JobState
 from jobs.monitoring import broker_connection, iter_queue_depths
+from jobs.publisher import BrokerUnavailable, OutboxPublisher
+from jobs.states import JobState
 from jobs.topology import DEAD_LETTER_SUFFIX, dead_letter_queue_names
 
 log = logging.getLogger("jobs.dead_letters")

@@ -5,14 +5,19 @@ import time
 from typing import Any
 
 from jobs.context import JobContext
+from jobs.kinds import job_kind
 from jobs.retry_policy import TransientError
+from jobs.topology import DIAGNOSTICS
 
 
-def run_noop(ctx: JobContext) -> dict[str, Any]:
+@job_kind("diagnostics.noop", queue=DIAGNOSTICS)
+def noop(ctx: JobContext) -> dict[str, Any]:
+    """Do nothing (health checks and benchmarks)."""
     return {"ok": True, "attempt": ctx.attempt}
 
 
-def run_sleep(ctx: JobContext) -> dict[str, Any]:
+@job_kind("diagnostics.sleep", queue=DIAGNOSTICS)
+def sleep(ctx: JobContext) -> dict[str, Any]:
     """Sleep `seconds` in `steps` steps, reporting progress; fail transiently on the first `fail_times` attempts."""
     seconds = float(ctx.params.get("seconds", 0))
     steps = int(ctx.params.get("steps", 1))

@@ -9,22 +9,21 @@ from sqlalchemy.orm import Session
 from jobs import audit, lifecycle
 from jobs.audit import Actor, AuditAction
 from jobs.db import utcnow
+from jobs.kinds import JobKind, UnknownJobKind, as_kind
 from jobs.models import Job, OutboxMessage
 from jobs.states import JobState
-from jobs.topology import JOB_KINDS
 
-
-class UnknownJobKind(KeyError):
-    pass
+__all__ = ["UnknownJobKind", "retry_job", "submit_job"]
 
 
 def _outbox_message(job: Job) -> OutboxMessage:
-    return OutboxMessage(job_id=job.id, task_name=JOB_KINDS[job.kind].task_name, queue=job.queue)
+    # A kind's Celery task is named as the kind.
+    return OutboxMessage(job_id=job.id, task_name=job.kind, queue=job.queue)
 
 
 def submit_job(
     session: Session,
-    kind: str,
+    kind: JobKind | str,
     params: dict[str, Any],
     *,
     idempotency_key: str | None = None,
@@ -33,14 +32,13 @@ def submit_job(
     parent_id: uuid.UUID | None = None,
 ) -> tuple[Job, OutboxMessage]:
     """Add a queued job, its outbox message and who submitted it; publish the message after the commit."""
-    if kind not in JOB_KINDS:
-        raise UnknownJobKind(kind)
+    declared = as_kind(kind)
     now = utcnow()
     job = Job(
         id=job_id or uuid.uuid4(),
-        kind=kind,
+        kind=declared.name,
         state=JobState.QUEUED,
-        queue=JOB_KINDS[kind].queue,
+        queue=declared.queue.name,
         params=params,
         idempotency_key=idempotency_key,
         submitted_by=actor.name if actor else None,

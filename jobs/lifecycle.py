@@ -134,7 +134,7 @@ def _current_attempt(session: Session, job: Job) -> JobAttempt | None:
     return session.get(JobAttempt, (job.id, job.attempts))
 
 
-def _close_attempt(session: Session, job: Job, outcome: AttemptOutcome, error: dict | None = None) -> None:
+def _close_attempt(session: Session, job: Job, outcome: AttemptOutcome, error: dict[str, Any] | None = None) -> None:
     attempt = _current_attempt(session, job)
     if attempt is not None and attempt.outcome == AttemptOutcome.RUNNING:
         attempt.outcome = outcome

@@ -51,7 +51,7 @@ def own_metrics_dir(var_dir: Path, owner: str) -> Path:
         # Already imported, with in-memory storage: the `celery` command loads its Flower plugin, which
         # imports prometheus_client, before any of our code runs. Metrics pick their storage class when
         # a labelled series is first used, so choosing it again here is enough.
-        values.ValueClass = values.get_value_class()
+        values.ValueClass = values.get_value_class()  # type: ignore[attr-defined]  # a module global its stubs omit
         instruments.cache_clear()
     return path
 
@@ -61,7 +61,7 @@ def mark_process_dead(pid: int) -> None:
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
 
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class MetricFilesCollector:
         for _ in range(3):
             files = glob.glob(str(self.root / "*" / "*.db"))
             try:
-                return list(MultiProcessCollector.merge(files, accumulate=True))
+                return list(MultiProcessCollector.merge(files, accumulate=True))  # type: ignore[no-untyped-call]  # unannotated
             except FileNotFoundError:
                 continue  # an owner restarted and wiped its directory between the glob and the read
         return []

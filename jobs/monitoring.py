@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 
 from amqp.exceptions import NotFound
 from kombu import Connection
@@ -81,9 +82,10 @@ class OutboxBacklog:
 
 def outbox_backlog(session: Session) -> OutboxBacklog:
     """Unsent outbox rows (the relay publishes them once the broker answers)."""
-    count, oldest = session.execute(
+    count, oldest_at = session.execute(
         select(func.count(OutboxMessage.id), func.min(OutboxMessage.created_at)).where(OutboxMessage.sent_at.is_(None))
     ).one()
+    oldest: datetime | None = oldest_at  # min() over no rows is NULL
     if oldest is None:
         return OutboxBacklog(count=count, oldest_age_s=None)
     return OutboxBacklog(count=count, oldest_age_s=max(0.0, (utcnow() - oldest).total_seconds()))

@@ -35,5 +35,5 @@ class RetryPolicy:
         return retries_done < self.max_retries
 
     def delay(self, retries_done: int, rand: Callable[[], float] = random.random) -> float:
-        low = self.base_s * 2 ** min(retries_done, _MAX_DOUBLINGS)
+        low = self.base_s * 2.0 ** min(retries_done, _MAX_DOUBLINGS)
         return min(self.max_s, low + rand() * low)

@@ -1,9 +1,10 @@
-"""Queue topology and job kinds, declared as data in one place.
+"""Queue topology: the exchanges and the task queues, declared as data in one place.
 
 Task queues are quorum queues bound to the topic exchange `jobs`: quorum queues bound
 redeliveries (`x-delivery-limit`) and, with a topic exchange, let Celery's native delayed
 delivery hold retry countdowns on the broker instead of inside a worker. Each task queue
-dead-letters into `jobs.dead`, which routes to `<queue>.dead`.
+dead-letters into `jobs.dead`, which routes to `<queue>.dead`. Job kinds name their queue
+(jobs/kinds.py); the routes are derived from them.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from kombu import Exchange, Queue
 
-from config.settings import QUORUM_DELIVERY_LIMIT
+from config.settings import JOB_FAMILIES, QUORUM_DELIVERY_LIMIT
 
 JOBS_EXCHANGE = Exchange("jobs", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("jobs.dead", type="direct", durable=True)
@@ -20,49 +21,30 @@ DEAD_LETTER_SUFFIX = ".dead"
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """A task queue and the job family whose time limits apply to it."""
+    """A task queue and the job family whose time limits (`<FAMILY>_TIME_LIMIT_S`) apply to its jobs."""
 
     name: str
     family: str
 
-
-QUEUES: tuple[QueueSpec, ...] = (
-    QueueSpec("invoices", "invoices"),
-    QueueSpec("invoices.bulk", "invoices"),
-    QueueSpec("etl", "etl"),
-    QueueSpec("notifications", "notifications"),
-    QueueSpec("diagnostics", "diagnostics"),
-)
+    def __post_init__(self) -> None:
+        if self.family not in JOB_FAMILIES:
+            raise ValueError(f"queue {self.name}: unknown family {self.family!r}; known: {', '.join(JOB_FAMILIES)}")
 
 
-@dataclass(frozen=True)
-class JobKind:
-    """What a job kind runs: its Celery task name and its queue."""
+INVOICES = QueueSpec("invoices", "invoices")
+INVOICES_BULK = QueueSpec("invoices.bulk", "invoices")
+ETL = QueueSpec("etl", "etl")
+NOTIFICATIONS = QueueSpec("notifications", "notifications")
+DIAGNOSTICS = QueueSpec("diagnostics", "diagnostics")
 
-    kind: str
-    task_name: str
-    queue: str
-
-
-JOB_KINDS: dict[str, JobKind] = {
-    kind.kind: kind
-    for kind in (
-        JobKind("diagnostics.noop", "diagnostics.noop", "diagnostics"),
-        JobKind("diagnostics.sleep", "diagnostics.sleep", "diagnostics"),
-        JobKind("etl.import", "etl.import", "etl"),
-        JobKind("invoice.create", "invoice.create", "invoices"),
-        JobKind("invoice.batch", "invoice.batch", "invoices"),
-        JobKind("invoice.customer_batch", "invoice.customer_batch", "invoices.bulk"),
-        JobKind("invoice.email", "invoice.email", "notifications"),
-    )
-}
+QUEUES: tuple[QueueSpec, ...] = (INVOICES, INVOICES_BULK, ETL, NOTIFICATIONS, DIAGNOSTICS)
 
 
-def queue_family(queue_name: str) -> str:
+def queue_named(name: str) -> QueueSpec:
     for spec in QUEUES:
-        if spec.name == queue_name:
-            return spec.family
-    raise KeyError(queue_name)
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
 
 
 def dead_letter_queue_name(queue_name: str) -> str:
@@ -105,8 +87,3 @@ def dead_letter_queues() -> list[Queue]:
         )
         for spec in QUEUES
     ]
-
-
-def task_routes() -> dict[str, dict[str, str]]:
-    """Celery task_routes: every task name to its queue."""
-    return {kind.task_name: {"queue": kind.queue, "routing_key": kind.queue} for kind in JOB_KINDS.values()}

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from config.settings import get_settings
 from accounts import models as account_models  # noqa: F401 - registers the tables on Base.metadata
+from config.settings import get_settings
 from etl import models as etl_models  # noqa: F401
 from invoicing import models as invoicing_models  # noqa: F401
 from jobs import models  # noqa: F401 - registers the tables on Base.metadata

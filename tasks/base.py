@@ -7,21 +7,18 @@ import uuid
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from celery import Task, shared_task
+from celery import Celery, Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
 from jobs import lifecycle, metrics
 from jobs.context import JobCancelled, JobContext, WaitForChildren
+from jobs.kinds import JobKind, declared_kinds
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
-from jobs.topology import JOB_KINDS
 from tasks.runtime import retry_policy, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
-
-JobFunction = Callable[[JobContext], dict[str, Any]]
-JOB_KIND_OF_TASK = {kind.task_name: kind.kind for kind in JOB_KINDS.values()}
 
 
 class JobTask(Task):
@@ -36,7 +33,7 @@ class JobTask(Task):
     transient_errors: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
     def run_job(
-        self, job_id: str, function: JobFunction, *, takeover: bool = False, db_waits: int = 0, lost: bool = True
+        self, job_id: str, kind: JobKind, *, takeover: bool = False, db_waits: int = 0, lost: bool = True
     ) -> None:
         """One delivery of a job's message. `takeover`, `db_waits` and `lost` come from a database-outage retry:
         `lost` says whether the attempt to take over was left by a lost worker (or by the database outage)."""
@@ -53,7 +50,7 @@ class JobTask(Task):
         if delivery.decision is Decision.GIVE_UP:
             self._dead_letter(delivery.reason)
         try:
-            self._execute(job_id, delivery.attempt, function, params, db_waits=db_waits)
+            self._execute(job_id, delivery.attempt, kind, params, db_waits=db_waits)
         except OperationalError as exc:
             # The database went away mid-attempt, so the outcome may be unrecorded: once it is back,
             # a new delivery takes the attempt over (the job code is idempotent).
@@ -71,13 +68,13 @@ class JobTask(Task):
         return delivery, params
 
     def _execute(
-        self, job_id: str, attempt: int, function: JobFunction, params: dict[str, Any], *, db_waits: int
+        self, job_id: str, attempt: int, kind: JobKind, params: dict[str, Any], *, db_waits: int
     ) -> None:
         db = worker_database()
-        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, params=params,
-                             publish=worker_publisher().publish_many_after_commit)
+        context = JobContext(db=db, job_id=uuid.UUID(job_id), attempt=attempt, settings=worker_settings(),
+                             params=params, publish=worker_publisher().publish_many_after_commit)
         try:
-            result = function(context)
+            result = kind.run(context)
         except JobCancelled as cancelled:
             with db.transaction() as session:
                 lifecycle.cancel_at_checkpoint(session, job_id, attempt, result=cancelled.result,
@@ -97,7 +94,7 @@ class JobTask(Task):
                 f"the job took longer than its time limit of {soft_limit} s and was stopped", kind="TimeLimitExceeded"))
         except self.transient_errors as exc:
             self._retry_or_fail(job_id, attempt, exc, db_waits)
-        except Exception as exc:  # noqa: BLE001 - any other error fails the job with a readable message
+        except Exception as exc:
             log.exception("job_id=%s attempt=%s failed", job_id, attempt)
             self._fail(job_id, attempt, error_info(exc))
         else:
@@ -123,9 +120,9 @@ class JobTask(Task):
 
     def _dead_letter(self, reason: str) -> NoReturn:
         """Reject the message without requeue: RabbitMQ moves it to its queue's dead-letter queue."""
-        kind = JOB_KIND_OF_TASK.get(self.name, self.name)
+        kind = declared_kinds().get(self.name)
         # Not the delivery's routing key: a retried message arrives with the delayed-delivery one.
-        metrics.count_dead_lettered(kind, JOB_KINDS[kind].queue if kind in JOB_KINDS else "unknown")
+        metrics.count_dead_lettered(self.name, kind.queue.name if kind else "unknown")
         raise Reject(reason, requeue=False)
 
     def _retry_or_fail(self, job_id: str, attempt: int, exc: BaseException, db_waits: int) -> None:
@@ -146,7 +143,8 @@ class JobTask(Task):
         except Exception as publish_error:  # noqa: BLE001 - a retry that cannot be published must not leave the job waiting
             self._fail(job_id, attempt, error_info(f"retry could not be scheduled: {publish_error}"))
 
-    def on_failure(self, exc: BaseException, task_id: str, args: tuple, kwargs: dict, einfo: Any) -> None:
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                   einfo: Any) -> None:
         """Hard time limit (the pool child was killed): the job fails with a readable error."""
         if not isinstance(exc, TimeLimitExceeded) or not args:
             return
@@ -158,15 +156,17 @@ class JobTask(Task):
                     kind="TimeLimitExceeded"))
 
 
-def job_task(name: str) -> Callable[[JobFunction], Task]:
-    """Declare a Celery task (taking a job id) that runs `function` as a tracked job."""
+def register_job_tasks(app: Celery) -> None:
+    """One Celery task per declared job kind, named as the kind, taking the job id."""
+    for kind in declared_kinds().values():
+        app.task(name=kind.name, bind=True, base=JobTask, shared=False)(_task_body(kind))
 
-    def decorate(function: JobFunction) -> Task:
-        def run(self: JobTask, job_id: str, takeover: bool = False, db_waits: int = 0, lost: bool = True) -> None:
-            self.run_job(job_id, function, takeover=takeover, db_waits=db_waits, lost=lost)
 
-        run.__name__ = function.__name__
-        run.__doc__ = function.__doc__
-        return shared_task(name=name, bind=True, base=JobTask)(run)
+def _task_body(kind: JobKind) -> Callable[..., None]:
+    def run(self: JobTask, job_id: str, takeover: bool = False, db_waits: int = 0, lost: bool = True) -> None:
+        self.run_job(job_id, kind, takeover=takeover, db_waits=db_waits, lost=lost)
 
-    return decorate
+    run.__name__ = kind.run.__name__
+    run.__doc__ = kind.run.__doc__
+    run.__module__ = kind.run.__module__
+    return run

@@ -7,7 +7,7 @@ from celery import current_app
 
 from config.settings import Settings, get_settings
 from jobs.db import Database
-from jobs.outbox import OutboxPublisher
+from jobs.publisher import OutboxPublisher
 from jobs.retry_policy import RetryPolicy
 
 

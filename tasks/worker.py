@@ -9,34 +9,36 @@ from config.logging_setup import json_formatter, use_formatter
 from config.settings import get_settings
 from jobs.celery_app import create_celery, declare_topology
 from jobs.metrics import own_metrics_dir
+from tasks.base import register_job_tasks
 from tasks.runtime import worker_database
 
-TASK_MODULES = ["tasks.diagnostics", "tasks.etl", "tasks.invoices"]
-
 app = create_celery(get_settings())
-app.conf.imports = TASK_MODULES
+register_job_tasks(app)
 
 
-@worker_ready.connect
 def _declare_topology(sender: Any = None, **_: Any) -> None:
     with app.connection_for_write() as connection:
         declare_topology(connection)
 
 
-@worker_process_init.connect
 def _fresh_database_per_child(**_: Any) -> None:
     worker_database().dispose()
 
 
-@worker_init.connect
 def _own_metrics_dir(sender: Any = None, **_: Any) -> None:
     """Before the pool forks: this worker's Prometheus files, fresh at start, in var/prometheus/worker-<node>."""
     own_metrics_dir(get_settings().var_dir, f"worker-{sender.hostname}")
 
 
-@after_setup_logger.connect
-@after_setup_task_logger.connect
 def _log_format(logger: Any = None, **_: Any) -> None:
     """Celery sets up its handlers from `-l`; LOG_FORMAT=json only changes how their lines are written."""
     if get_settings().log_format == "json":
         use_formatter(logger, json_formatter())
+
+
+# Connected here rather than as decorators: Celery's signals are untyped, a call keeps the receivers typed.
+worker_ready.connect(_declare_topology)
+worker_process_init.connect(_fresh_database_per_child)
+worker_init.connect(_own_metrics_dir)
+after_setup_logger.connect(_log_format)
+after_setup_task_logger.connect(_log_format)

@@ -42,13 +42,14 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from webapp import health, imports, invoice_pages, login, openapi, pages
-    from webapp.api import accounts, diagnostics, etl, invoices, job_events, jobs, overview
-    from webapp import dead_letter_pages
-    from webapp.api import dead_letters
-    from webapp import metrics
+    from webapp import health, login, metrics, openapi
+    from webapp.api import accounts, dead_letters, diagnostics, etl, invoices, job_events, jobs, overview
+    from webapp.pages import dead_letters as dead_letter_pages
+    from webapp.pages import imports as import_pages
+    from webapp.pages import invoices as invoice_pages
+    from webapp.pages import jobs as job_pages
 
-    blueprints = (health.bp, openapi.bp, login.bp, pages.bp, imports.bp, invoice_pages.bp,
+    blueprints = (health.bp, openapi.bp, login.bp, job_pages.bp, import_pages.bp, invoice_pages.bp,
                   jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp, job_events.bp, overview.bp,
                   dead_letters.bp, dead_letter_pages.bp, metrics.bp)
     for blueprint in blueprints:

@@ -7,10 +7,11 @@ checks every request before its view runs, so a new endpoint is closed by defaul
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, redirect, request, url_for
+from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import UserMixin, current_user
+from werkzeug.wrappers import Response
 
 from accounts.directory import Identity, authenticate_token, identity_of, touch_token
 from accounts.models import User
@@ -56,7 +57,8 @@ class SessionUser(UserMixin):
 
 def current_identity() -> Identity:
     """The identity of the request (only inside a view that is not public)."""
-    return g.identity
+    identity: Identity = g.identity
+    return identity
 
 
 def current_actor() -> Actor:
@@ -94,7 +96,7 @@ def _request_identity() -> Identity | None:
     if header is not None:
         return _bearer_identity(header)
     if current_user.is_authenticated:
-        return current_user.identity
+        return cast(SessionUser, current_user).identity
     return None
 
 
@@ -103,8 +105,9 @@ def enforce_access() -> Response | None:
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
     if view is None:
         return None  # routing answers 404 / 405
-    required = PUBLIC if request.endpoint in PUBLIC_ENDPOINTS else getattr(view, ACCESS_ATTRIBUTE, Role.VIEWER)
-    if required == PUBLIC:
+    required: Role | str = (PUBLIC if request.endpoint in PUBLIC_ENDPOINTS
+                            else getattr(view, ACCESS_ATTRIBUTE, Role.VIEWER))
+    if not isinstance(required, Role):  # PUBLIC
         if request.method not in SAFE_METHODS:
             csrf.protect()
         return None
@@ -121,7 +124,6 @@ def enforce_access() -> Response | None:
     return None
 
 
-@login_manager.user_loader
 def _load_session_user(user_id: str) -> SessionUser | None:
     """The signed-in user of a session cookie, or None once they are disabled or deleted."""
     try:
@@ -142,4 +144,5 @@ def _template_identity() -> dict[str, Identity | None]:
 def register_access_policy(app: Flask) -> None:
     """Install the hook first, so that rate limits (keyed by identity) run after it."""
     app.before_request(enforce_access)
+    login_manager.user_loader(_load_session_user)
     app.context_processor(_template_identity)

@@ -14,7 +14,7 @@ from flask.cli import AppGroup
 
 from config.settings import PROJECT_ROOT, Settings
 from jobs.celery_app import declare_topology
-from jobs.outbox import OutboxRelay
+from jobs.relay import OutboxRelay
 from webapp.runtime import runtime
 
 db_cli = AppGroup("db", help="Database schema.")

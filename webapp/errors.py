@@ -53,7 +53,8 @@ def error_page(status: int, message: str) -> tuple[str, int]:
 def validation_error(error: ValidationError) -> ApiError:
     """A 422 listing every bad field with its reason."""
     fields = [
-        {"field": ".".join(str(part) for part in item["loc"]) or "body", "reason": item["msg"].removeprefix("Value error, ")}
+        {"field": ".".join(str(part) for part in item["loc"]) or "body",
+         "reason": item["msg"].removeprefix("Value error, ")}
         for item in error.errors()
     ]
     return ApiError(422, "invalid request", fields)

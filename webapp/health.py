@@ -43,7 +43,8 @@ def _check_broker() -> str | None:
 def readyz() -> tuple[Response, int]:
     checks = {"database": _check_database(), "broker": _check_broker()}
     failed = {name: reason for name, reason in checks.items() if reason}
-    body: dict[str, Any] = {"status": "unavailable" if failed else "ready", "checks": {k: (v or "ok") for k, v in checks.items()}}
+    body: dict[str, Any] = {"status": "unavailable" if failed else "ready",
+                            "checks": {k: (v or "ok") for k, v in checks.items()}}
     if failed:
         body["failed"] = sorted(failed)
     return jsonify(body), 503 if failed else 200

@@ -12,10 +12,10 @@ from prometheus_client.metrics_core import Metric
 from accounts.roles import Role
 from config.settings import Settings
 from jobs.db import Database
+from jobs.kinds import declared_kinds
 from jobs.metrics import MetricFilesCollector, metrics_root
 from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
 from jobs.states import JobState
-from jobs.topology import JOB_KINDS
 from webapp.access import requires
 from webapp.runtime import runtime
 
@@ -34,7 +34,7 @@ class DatabaseCollector:
             backlog = outbox_backlog(session)
         jobs = GaugeMetricFamily("jobs", "Jobs in the database by kind and state", labels=["kind", "state"])
         # Every known combination, zeros included, so that a series does not vanish when its last job moves on.
-        keys = {(kind, state.value) for kind in JOB_KINDS for state in JobState} | set(counts)
+        keys = {(kind, state.value) for kind in declared_kinds() for state in JobState} | set(counts)
         for kind, state in sorted(keys):
             jobs.add_metric([kind, state], counts.get((kind, state), 0))
         yield jobs

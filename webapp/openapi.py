@@ -1,14 +1,16 @@
 """The OpenAPI 3 document of the REST API."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 
 from accounts.roles import Role
 from etl.datasets import DATASETS
-from jobs.states import JobState
-from jobs.topology import JOB_KINDS
+from jobs.kinds import declared_kinds
+from jobs.states import AttemptOutcome, JobState
+from webapp.rate_limits import SUBMITS_JOBS
 
 bp = Blueprint("openapi", __name__)
 
@@ -39,8 +41,8 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "se
 
 def _schemas() -> dict[str, Any]:
     from webapp.api.accounts import NewToken, NewUser
-    from webapp.api.diagnostics import SleepRequest
-    from webapp.api.invoices import BatchBody, InvoiceBody
+    from webapp.schemas.invoices import BatchBody, InvoiceBody
+    from webapp.schemas.jobs import SleepRequest
 
     timestamp = {"type": ["string", "null"], "format": "date-time"}
     return {
@@ -49,7 +51,7 @@ def _schemas() -> dict[str, Any]:
             "required": ["id", "kind", "state", "queue", "progress", "attempts", "created_at", "links"],
             "properties": {
                 "id": {"type": "string", "format": "uuid"},
-                "kind": {"type": "string", "enum": sorted(JOB_KINDS)},
+                "kind": {"type": "string", "enum": list(declared_kinds())},
                 "state": {"type": "string", "enum": [state.value for state in JobState]},
                 "queue": {"type": "string"},
                 "params": {"type": "object"},
@@ -81,7 +83,7 @@ def _schemas() -> dict[str, Any]:
             "type": "object",
             "properties": {
                 "number": {"type": "integer"},
-                "outcome": {"type": "string", "enum": ["running", "succeeded", "failed", "retrying", "cancelled", "lost"]},
+                "outcome": {"type": "string", "enum": [outcome.value for outcome in AttemptOutcome]},
                 "worker": {"type": ["string", "null"]},
                 "error": {"type": ["object", "null"]},
                 "started_at": timestamp,
@@ -130,7 +132,8 @@ def _schemas() -> dict[str, Any]:
                 "job_id": {"type": "string", "format": "uuid"}, "customer": {"type": "object"},
                 "currency": {"type": "string"}, "issue_date": {"type": "string", "format": "date"},
                 "due_date": {"type": "string", "format": "date"},
-                **{name: {"type": "string", "description": "decimal string"} for name in ("subtotal", "tax_total", "total")},
+                **{name: {"type": "string", "description": "decimal string"}
+                   for name in ("subtotal", "tax_total", "total")},
                 "taxes": {"type": "array", "items": {"type": "object"}}, "notes": {"type": ["string", "null"]},
                 "pdf_url": {"type": ["string", "null"]}, "lines": {"type": "array", "items": {"type": "object"}},
             },
@@ -152,7 +155,8 @@ def _schemas() -> dict[str, Any]:
         },
         "JobPage": {
             "type": "object",
-            "properties": {"items": {"type": "array", "items": _ref("Job")}, "next_cursor": {"type": ["string", "null"]}},
+            "properties": {"items": {"type": "array", "items": _ref("Job")},
+                           "next_cursor": {"type": ["string", "null"]}},
         },
         "Error": {
             "type": "object",
@@ -172,6 +176,32 @@ def _schemas() -> dict[str, Any]:
         "Health": {"type": "object", "properties": {"status": {"type": "string"}, "checks": {"type": "object"},
                                                       "failed": {"type": "array", "items": {"type": "string"}}}},
     }
+
+
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                   "description": "the same key and body answer the first job (per user); another body with it "
+                                  "is a 422"}
+
+
+def openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: /api/jobs/<job_id> -> /api/jobs/{job_id}."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _with_submit_options(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every endpoint that submits jobs (webapp.rate_limits marks it) takes an Idempotency-Key and has a rate limit."""
+    for rule in current_app.url_map.iter_rules():
+        path = openapi_path(rule.rule)
+        if path not in paths or not getattr(current_app.view_functions[rule.endpoint], SUBMITS_JOBS, False):
+            continue  # the pages' forms submit jobs too; the document is the API's
+        operation = paths[path]["post"]
+        operation["parameters"] = [*operation.get("parameters", []), IDEMPOTENCY_KEY]
+        responses = operation["responses"]
+        responses["202"]["description"] += " (or, with a known Idempotency-Key and the same body, the first job)"
+        responses["409"] = _error("a request with this Idempotency-Key is still being accepted (Retry-After)")
+        responses["422"]["description"] += "; or an Idempotency-Key used with another body"
+        responses["429"] = _error("the token's or the user's submit rate limit is reached (Retry-After)")
+    return paths
 
 
 def _with_access_errors(paths: dict[str, Any]) -> dict[str, Any]:
@@ -201,7 +231,6 @@ def _etl_paths() -> dict[str, Any]:
                 "413": _error("the file is larger than MAX_UPLOAD_MB"),
                 "422": _error("unknown dataset (the known ones are listed), no file, or a header without a "
                               "required column (named)"),
-                "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
             },
         }},
         "/api/etl/{job_id}": {"get": {
@@ -218,21 +247,16 @@ def _etl_paths() -> dict[str, Any]:
 
 
 def _invoice_paths() -> dict[str, Any]:
-    idempotency = {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"},
-                   "description": "the same key and body answer the first job; another body with it is a 422"}
     invoice_id = {"name": "invoice_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
     submit = {
-        "202": _json(_ref("Job"), "accepted (or, with a known Idempotency-Key and the same body, the first job)",
-                     LOCATION),
-        "409": _error("a request with this Idempotency-Key is still being accepted (Retry-After)"),
-        "422": _error("invalid fields, each with its reason; or an Idempotency-Key used with another body"),
-        "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
+        "202": _json(_ref("Job"), "accepted", LOCATION),
+        "422": _error("invalid fields, each with its reason"),
     }
     return {
         "/api/invoices": {
             "post": {"summary": "Issue an invoice (operator): a job numbers it, renders its PDF and emails it",
-                     "parameters": [idempotency],
-                     "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("InvoiceBody")}}},
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref("InvoiceBody")}}},
                      "responses": submit},
             "get": {"summary": "Invoices, newest first",
                     "parameters": [{"name": name, "in": "query", "schema": schema} for name, schema in (
@@ -246,7 +270,6 @@ def _invoice_paths() -> dict[str, Any]:
         },
         "/api/invoices/batch": {"post": {
             "summary": "Invoice every uninvoiced order of a period, one child job per customer (operator)",
-            "parameters": [idempotency],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("BatchBody")}}},
             "responses": submit,
         }},
@@ -278,7 +301,8 @@ def _dead_letter_paths() -> dict[str, Any]:
     return {
         "/api/dead-letters": {"get": {
             "summary": "Messages in every dead-letter queue with their jobs (operator); listing leaves them in place",
-            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+            "parameters": [{"name": "limit", "in": "query",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
             "responses": {"200": _json({"type": "object", "properties": {
                 "items": {"type": "array", "items": dead_letter},
                 "queues": {"type": "array", "items": {"type": "object", "properties": {
@@ -362,12 +386,12 @@ def openapi_document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Background jobs API", "version": "1.0.0",
                  "description": "Submit long-running jobs and poll their state. Timestamps are UTC ISO-8601."},
-        "paths": _with_access_errors({
+        "paths": _with_access_errors(_with_submit_options({
             "/api/jobs": {"get": {
                 "summary": "List jobs, newest first",
                 "parameters": [
                     {"name": "state", "in": "query", "schema": {"type": "string", "enum": [s.value for s in JobState]}},
-                    {"name": "kind", "in": "query", "schema": {"type": "string", "enum": sorted(JOB_KINDS)}},
+                    {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(declared_kinds())}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"},
                      "description": "next_cursor of the previous page"},
@@ -388,7 +412,8 @@ def openapi_document() -> dict[str, Any]:
                            "has finished; a stream closes after SSE_MAX_S and the client reconnects with Last-Event-ID",
                 "parameters": [JOB_ID, {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}],
                 "responses": {
-                    "200": {"description": "the event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                    "200": {"description": "the event stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}}},
                     "404": _error("no such job"),
                     "503": _error("this server has no free stream slot; poll GET /api/jobs/{job_id} (Retry-After)"),
                 },
@@ -420,14 +445,14 @@ def openapi_document() -> dict[str, Any]:
                     "400": _error("malformed JSON"),
                     "415": _error("not JSON"),
                     "422": _error("invalid fields, each with its reason"),
-                    "429": _error("the token's or the user's submit rate limit is reached (Retry-After)"),
                 },
             }},
             **_etl_paths(),
             **_invoice_paths(),
             **_account_paths(),
             **_dead_letter_paths(),
-            "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3"}}}},
+            "/api/openapi.json": {"get": {"summary": "This document",
+                                          "responses": {"200": {"description": "OpenAPI 3"}}}},
             "/healthz": {"get": {"summary": "Liveness", "security": PUBLIC,
                                  "responses": {"200": _json(_ref("Health"), "alive")}}},
             "/readyz": {"get": {"summary": "Database and broker reachable", "security": PUBLIC, "responses": {
@@ -438,12 +463,13 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": {"description": "Prometheus text format 0.0.4",
                                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
             }},
-        }),
+        })),
         "components": {
             "schemas": _schemas(),
             "securitySchemes": {
                 "bearerToken": {"type": "http", "scheme": "bearer",
-                                "description": "an API token from `flask tokens create` or POST /api/users/{id}/tokens"},
+                                "description": "an API token from `flask tokens create` or "
+                                               "POST /api/users/{id}/tokens"},
                 "sessionCookie": {"type": "apiKey", "in": "cookie", "name": "session",
                                   "description": "a signed-in browser; writes also need the X-CSRFToken header"},
             },

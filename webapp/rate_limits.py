@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from webapp.access import current_identity
 from webapp.extensions import limiter
@@ -11,6 +11,8 @@ from webapp.runtime import runtime
 View = TypeVar("View", bound=Callable[..., Any])
 
 TOO_MANY_SUBMISSIONS = "too many jobs submitted; wait before submitting more (see Retry-After)"
+# Marks a view that submits jobs: the OpenAPI document gives it the Idempotency-Key header and the 429.
+SUBMITS_JOBS = "submits_jobs"
 
 
 def _per_token_limit() -> str:
@@ -39,4 +41,6 @@ def submit_rate_limits(view: View) -> View:
                                     error_message=TOO_MANY_SUBMISSIONS)
     per_token = limiter.shared_limit(_per_token_limit, scope="submit-per-token", key_func=_token_key,
                                      exempt_when=_not_a_token, error_message=TOO_MANY_SUBMISSIONS)
-    return per_token(per_user(view))
+    limited = per_token(per_user(view))
+    setattr(limited, SUBMITS_JOBS, True)
+    return cast(View, limited)

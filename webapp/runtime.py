@@ -9,7 +9,7 @@ from flask import current_app
 from config.settings import Settings
 from jobs.celery_app import create_celery
 from jobs.db import Database
-from jobs.outbox import OutboxPublisher
+from jobs.publisher import OutboxPublisher
 
 
 @dataclass
@@ -29,4 +29,5 @@ class WebRuntime:
 
 def runtime() -> WebRuntime:
     """The runtime of the current Flask app."""
-    return current_app.extensions["jobs"]
+    jobs: WebRuntime = current_app.extensions["jobs"]
+    return jobs

@@ -1,11 +1,22 @@
-"""The job object of the REST contract."""
+"""The objects of the REST contract: a job and an invoice as JSON, with the links the web builds."""
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
+from flask import url_for
+
+from etl.importer import import_csv
+from invoicing.amounts import exact, invoice_amounts
+from invoicing.batch import invoice_customer_orders
+from invoicing.issue import issue_invoice
+from invoicing.models import Invoice
 from jobs.models import Job, JobAttempt, JobAuditEntry
+
+# Kinds whose result names the invoice they issued (its PDF is linked).
+INVOICING_KINDS = frozenset({issue_invoice.name, invoice_customer_orders.name})
 
 
 def iso(value: datetime | None) -> str | None:
@@ -13,7 +24,33 @@ def iso(value: datetime | None) -> str | None:
 
 
 def job_url(job_id: object) -> str:
-    return f"/api/jobs/{job_id}"
+    return url_for("jobs_api.get_job", job_id=str(job_id))
+
+
+def errors_csv_url(job_id: object) -> str:
+    return url_for("etl_api.get_errors_csv", job_id=str(job_id))
+
+
+def invoice_pdf_url(invoice_id: object) -> str:
+    return url_for("invoices_api.get_invoice_pdf", invoice_id=str(invoice_id))
+
+
+def _with_links(job: Job, values: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A job's result (or its error's details) with the links to what it produced."""
+    if not values:
+        return values
+    if job.kind == import_csv.name and "rows_read" in values:
+        return values | {"errors_url": errors_csv_url(job.id)}
+    if job.kind in INVOICING_KINDS and values.get("invoice_id"):
+        return values | {"pdf_url": invoice_pdf_url(values["invoice_id"])}
+    return values
+
+
+def _error_with_links(job: Job) -> dict[str, Any] | None:
+    error = job.error
+    if error and isinstance(error.get("details"), dict):
+        return error | {"details": _with_links(job, error["details"])}
+    return error
 
 
 def job_to_dict(
@@ -35,8 +72,8 @@ def job_to_dict(
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "updated_at": iso(job.updated_at),
-        "result": job.result,
-        "error": job.error,
+        "result": _with_links(job, job.result),
+        "error": _error_with_links(job),
         "links": {"self": job_url(job.id)},
     }
     if attempts is not None:
@@ -62,3 +99,24 @@ def job_etag(job: Job) -> str:
     """Changes whenever anything a client sees changes (every write stamps updated_at)."""
     material = f"{job.id}|{job.state}|{job.updated_at.isoformat()}|{job.attempts}|{job.progress_done}"
     return hashlib.sha1(material.encode()).hexdigest()[:20]
+
+
+def _plain(value: Decimal) -> str:
+    return format(Decimal(value).normalize(), "f")
+
+
+def invoice_to_dict(invoice: Invoice, *, lines: bool = False) -> dict[str, Any]:
+    currency = invoice.currency
+    body: dict[str, Any] = {
+        "id": str(invoice.id), "number": invoice.number, "job_id": str(invoice.job_id),
+        "customer": invoice.customer, **invoice_amounts(invoice),
+        "issue_date": invoice.issue_date.isoformat(), "due_date": invoice.due_date.isoformat(),
+        "taxes": invoice.taxes, "notes": invoice.notes, "created_at": iso(invoice.created_at),
+        "pdf_url": invoice_pdf_url(invoice.id) if invoice.pdf_path else None,
+    }
+    if lines:
+        body["lines"] = [{"position": line.position, "description": line.description,
+                          "quantity": _plain(line.quantity), "unit_price": _plain(line.unit_price),
+                          "tax_rate": _plain(line.tax_rate), "amount": str(exact(line.amount, currency))}
+                         for line in invoice.lines]
+    return body

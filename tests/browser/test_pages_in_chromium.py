@@ -6,6 +6,7 @@ import csv
 import io
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -93,7 +94,8 @@ def test_import_lists_its_rejected_rows_in_errors_csv(site: Site, page: Page) ->
     page.goto(site.live.url + "/imports/new")
     page.get_by_label("Dataset").select_option("orders")
     page.locator("#file").set_input_files(files=[{"name": "orders.csv", "mimeType": "text/csv",
-                                                  "buffer": orders_file(100, extra=bad)}])  # under the 5 % reject threshold
+                                                  # under the 5 % reject threshold
+                                                  "buffer": orders_file(100, extra=bad)}])
     page.get_by_role("button", name="Upload and import").click()
     page.locator("#new-import-job").click()
     expect(page.locator("#job-state")).to_have_text("succeeded", timeout=60_000)
@@ -101,7 +103,7 @@ def test_import_lists_its_rejected_rows_in_errors_csv(site: Site, page: Page) ->
     screenshot(page, "import-summary")
     with page.expect_download() as download:
         page.locator("#job-errors").click()
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8").read())))
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8"))))
     assert len(rows) == 3
     for row, (_line, column, reason) in zip(rows, BAD_ROWS[:3], strict=True):
         assert reason in " ".join(row.values()) and column in " ".join(row.values())

@@ -8,9 +8,9 @@ from __future__ import annotations
 import io
 import re
 import uuid
-from decimal import Decimal
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from flask import Flask
@@ -19,15 +19,18 @@ from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from accounts import directory
-from invoicing.models import Invoice
-from invoicing.money import LineItem
-from invoicing.pdf import Party
-from invoicing.service import InvoiceRequest, InvoicingOptions, render_pdf, store_invoice
 from etl.errors_report import ErrorsReport
 from etl.storage import errors_path
+from invoicing.document import write_invoice_pdf
+from invoicing.models import Invoice
+from invoicing.money import LineItem
+from invoicing.options import InvoicingOptions
+from invoicing.party import Party
+from invoicing.request import InvoiceRequest
+from invoicing.store import store_invoice
+from jobs.enqueue import submit_job
 from jobs.models import Job
 from tests.conftest import Stack
-from jobs.enqueue import submit_job
 from tests.integration.test_api import CLOSED_PORT_BROKER, assert_error, move, submit
 from tests.support.accounts import PASSWORD, Account, token_client
 from tests.support.dead_letters import plant_dead_letter
@@ -146,8 +149,10 @@ CASES = [
         "items-0-description": "x", "items-0-quantity": "1", "items-0-unit_price": "1", "items-0-tax_rate": "0"}),
     Case("GET", "/jobs/<job_id>", "viewer", 200, lambda s, c: "/jobs/" + unpublished_job(s)),
     Case("GET", "/jobs", "viewer", 200, lambda s, c: "/jobs?state=queued"),
-    Case("POST", "/jobs/<job_id>/cancel", "operator", 303, lambda s, c: _queued_job(s, c).replace("/api", "") + "/cancel"),
-    Case("POST", "/jobs/<job_id>/retry", "operator", 303, lambda s, c: _failed_job(s, c).replace("/api", "") + "/retry"),
+    Case("POST", "/jobs/<job_id>/cancel", "operator", 303,
+         lambda s, c: _queued_job(s, c).replace("/api", "") + "/cancel"),
+    Case("POST", "/jobs/<job_id>/retry", "operator", 303,
+         lambda s, c: _failed_job(s, c).replace("/api", "") + "/retry"),
     Case("GET", "/api/jobs/<job_id>/events", "viewer", 200, lambda s, c: _failed_job(s, c) + "/events"),
     Case("GET", "/api/overview", "viewer", 200, lambda s, c: "/api/overview"),
     Case("GET", "/metrics", "viewer", 200, lambda s, c: "/metrics"),
@@ -194,7 +199,9 @@ def call(client: FlaskClient, case: Case, path: str) -> TestResponse:
     body, form = case.body(), case.form()
     if form is not None:
         return client.open(path, method=case.method, data=form, content_type="multipart/form-data")
-    return client.open(path, method=case.method, json=body) if body is not None else client.open(path, method=case.method)
+    if body is not None:
+        return client.open(path, method=case.method, json=body)
+    return client.open(path, method=case.method)
 
 
 def stored_invoice(stack: Stack, with_pdf: bool = False) -> str:
@@ -206,7 +213,7 @@ def stored_invoice(stack: Stack, with_pdf: bool = False) -> str:
     with stack.db.transaction() as session:
         invoice = store_invoice(session, job_id, request, options)
     if with_pdf:
-        path = render_pdf(invoice, options)
+        path = write_invoice_pdf(invoice, options.invoice_dir, options.seller)
         with stack.db.transaction() as session:
             session.execute(update(Invoice).where(Invoice.id == invoice.id).values(pdf_path=str(path)))
     return str(invoice.id)
@@ -311,7 +318,8 @@ def test_a_token_made_through_the_api_works_once_shown(app: Flask, admin_client:
 
 def test_creating_a_user_twice_is_409_and_bad_fields_are_422(admin_client: FlaskClient) -> None:
     email = f"twice-{uuid.uuid4().hex[:6]}@example.test"
-    assert admin_client.post("/api/users", json={"email": email, "role": "viewer", "password": PASSWORD}).status_code == 201
+    created = admin_client.post("/api/users", json={"email": email, "role": "viewer", "password": PASSWORD})
+    assert created.status_code == 201
     again = admin_client.post("/api/users", json={"email": email.upper(), "role": "viewer", "password": PASSWORD})
     assert assert_error(again, 409)["fields"] == [{"field": "email", "reason": f"a user {email!r} already exists"}]
     bad = admin_client.post("/api/users", json={"email": "x@y", "role": "boss", "password": "short"})

@@ -1,4 +1,5 @@
-"""`flask users …` / `flask tokens …` run as an operator runs them: the virtualenv's `flask`, from the repository root."""
+"""`flask users …` / `flask tokens …` run as an operator runs them: the virtualenv's `flask`, from the repository
+root."""
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
-"""The REST contract on SQLite and PostgreSQL: validation, status, ETag, listing, cancel/retry refusals, health, OpenAPI.
+"""The REST contract on SQLite and PostgreSQL: validation, status, ETag, listing, cancel/retry refusals, health,
+OpenAPI.
 
 No worker runs here: jobs are moved between states through jobs.lifecycle on the stack's database.
 """

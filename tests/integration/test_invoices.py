@@ -4,8 +4,8 @@ from __future__ import annotations
 import io
 import re
 import threading
-from datetime import datetime
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -69,7 +69,8 @@ def invoice_body(email: str = "ap@lodz.test", **overrides: Any) -> dict[str, Any
         "customer": {"name": "Łódź Trading Sp. z o.o.", "email": email, "address": "ul. Piotrkowska 1\n90-001 Łódź",
                      "country": "PL", "tax_id": "PL5551234567"},
         "currency": "EUR",
-        "items": [{"description": "Consulting, Müller & José", "quantity": "3", "unit_price": "12.50", "tax_rate": "21"},
+        "items": [{"description": "Consulting, Müller & José", "quantity": "3", "unit_price": "12.50",
+                   "tax_rate": "21"},
                   {"description": "Travel", "quantity": 1.5, "unit_price": "9.99", "tax_rate": 21},
                   {"description": "Books (Ørsted)", "quantity": "2", "unit_price": "4.1234", "tax_rate": "10"}],
         "notes": "Thank you — danke — gracias",
@@ -212,8 +213,10 @@ def test_the_form_keeps_values_and_names_errors_then_creates_the_invoice(
     token = csrf_token(browser.get("/invoices/new"))
     fields = {"csrf_token": token, "customer-name": "Müller GmbH", "customer-email": "not-an-email",
               "currency": "EUR", "due_date": "2000-01-01",
-              "items-0-description": "Design", "items-0-quantity": "2", "items-0-unit_price": "100", "items-0-tax_rate": "19",
-              "items-1-description": "Hosting", "items-1-quantity": "-1", "items-1-unit_price": "5", "items-1-tax_rate": "19"}
+              "items-0-description": "Design", "items-0-quantity": "2", "items-0-unit_price": "100",
+              "items-0-tax_rate": "19",
+              "items-1-description": "Hosting", "items-1-quantity": "-1", "items-1-unit_price": "5",
+              "items-1-tax_rate": "19"}
     refused = browser.post("/invoices/new", data=fields)
     page = refused.get_data(as_text=True)
     assert refused.status_code == 422
@@ -307,7 +310,8 @@ def test_a_batch_over_50_orders_of_10_customers_makes_10_invoices_and_a_second_r
     insert_orders(stack, 20_000, customers=2, per_customer=2, day="2026-04-02")  # outside the period
     with stack.db.transaction() as session:  # one of them is known from the customers dataset
         session.execute(text("INSERT INTO customers (customer_id, name, email, country, tax_id, address) VALUES "
-                             "(910000, 'Ørsted Batch A/S', 'batch0-10000@shop.test', 'DK', 'DK123', 'Kraftværksvej 53')"))
+                             "(910000, 'Ørsted Batch A/S', 'batch0-10000@shop.test', 'DK', 'DK123', "
+                             "'Kraftværksvej 53')"))
     first = run_batch(api, "2026-03-01", "2026-03-31")
     assert first["state"] == "succeeded", first
     assert first["result"]["invoices"] == 10 and len(first["result"]["children"]) == 10
@@ -344,7 +348,8 @@ def test_a_single_invoice_starts_within_seconds_while_a_batch_runs(
         response = api.post("/api/invoices/batch", json={"period_start": "2026-06-01", "period_end": "2026-06-30",
                                                          "send_email": False})
         batch_id = response.get_json()["id"]
-        wait_for_job(api, batch_id, lambda j: (j["progress"]["total"] or 0) == 40, 30, "the batch to start its children")
+        wait_for_job(api, batch_id, lambda j: (j["progress"]["total"] or 0) == 40, 30,
+                     "the batch to start its children")
         job_id = submit_invoice(api, invoice_body("urgent@lodz.test", send_email=False))
         urgent = wait_for_state(api, job_id, "succeeded", timeout=30)
         batch = api.get(f"/api/jobs/{batch_id}").get_json()

@@ -1,6 +1,8 @@
 """Delivery guarantees against the real RabbitMQ with real `celery worker` processes, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sys
 import time
 import uuid
@@ -72,8 +74,8 @@ def test_transient_failures_retry_with_growing_gaps_then_succeed(client: FlaskCl
     scheduled = [a["error"]["retry_in_s"] for a in job["attempt_history"][:2]]
     assert 1 <= scheduled[0] < 2 <= scheduled[1] < 4, scheduled  # retry n waits in [2**n, 2**(n+1)) s
     starts = started_times(job)
-    gaps = [(later - earlier).total_seconds() for earlier, later in zip(starts, starts[1:])]
-    for gap, planned in zip(gaps, scheduled):
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(starts)]
+    for gap, planned in zip(gaps, scheduled, strict=True):
         assert planned - 0.05 <= gap <= planned + 0.5, (gaps, scheduled)  # waited as planned, on the broker
     assert gaps[1] > gaps[0], gaps
 
@@ -139,10 +141,8 @@ def test_crash_loop_is_bounded_and_dead_lettered(stack: Stack, client: FlaskClie
         if job["state"] == "running" and job["attempt_history"]:
             pid = running_pid(job)
             if pid not in killed and job["attempt_history"][-1]["outcome"] == "running":
-                try:
+                with contextlib.suppress(psutil.NoSuchProcess):
                     psutil.Process(pid).kill()
-                except psutil.NoSuchProcess:
-                    pass
                 killed.add(pid)
         time.sleep(0.1)
     job = get_job(client, job_id)

@@ -16,7 +16,7 @@ from tests.integration.test_access import unpublished_job
 from tests.integration.test_api import CLOSED_PORT_BROKER, move
 from tests.integration.test_sign_in import csrf_token, sign_in
 from tests.support.accounts import Account
-from tests.support.api import get_job, submit_sleep, wait_for_state
+from tests.support.api import get_job, submit_sleep
 from tests.support.processes import CeleryWorker
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,8 @@ def events(response: TestResponse) -> Iterator[tuple[str, dict[str, Any], str | 
         buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+            fields = dict(line.split(": ", 1) for line in block.splitlines()
+                          if ": " in line and not line.startswith(":"))
             if "event" in fields:
                 yield fields["event"], json.loads(fields["data"]), fields.get("id")
 
@@ -152,7 +153,8 @@ def test_the_job_page_cancels_a_queued_job_and_retries_a_failed_one(stack: Stack
     assert "Cancellation requested." in after
     assert get_job(browser, queued)["state"] == "cancelled"
     again = browser.post(f"/jobs/{queued}/cancel", data={"csrf_token": csrf_token(page)})
-    assert "only queued, retrying or running jobs can be cancelled" in browser.get(again.headers["Location"]).get_data(as_text=True)
+    page = browser.get(again.headers["Location"]).get_data(as_text=True)
+    assert "only queued, retrying or running jobs can be cancelled" in page
 
     failed = unpublished_job(stack)
     move(stack, failed, "failed")

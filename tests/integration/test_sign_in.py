@@ -63,7 +63,8 @@ def test_a_page_sends_a_stranger_to_sign_in_and_back_after(browser: FlaskClient,
     assert person.email in home.get_data(as_text=True)
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example", "javascript:alert(1)"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "/\\evil.example",
+                                    "javascript:alert(1)"])
 def test_sign_in_never_redirects_off_site(browser: FlaskClient, person: Account, target: str) -> None:
     response = sign_in(browser, person.email, person.password, next_path=target)
     assert response.status_code == 302

@@ -72,7 +72,8 @@ class ManagedProcess:
 class CeleryWorker(ManagedProcess):
     """`celery worker` as operators run it, on the test's vhost and database."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, queues: str = "diagnostics", concurrency: int = 2) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, queues: str = "diagnostics",
+                 concurrency: int = 2) -> None:
         self.node = f"test-{uuid.uuid4().hex[:8]}@%h"
         args = [
             sys.executable, "-m", "celery", "-A", "tasks.worker", "worker", "-Q", queues, "-c", str(concurrency),

@@ -249,9 +249,8 @@ def test_token_of_a_disabled_user_is_refused_even_if_not_revoked(db: Database) -
 
 
 def test_disable_of_an_unknown_email_is_refused(db: Database) -> None:
-    with pytest.raises(AccountError) as caught:
-        with db.transaction() as session:
-            directory.disable_user(session, "nobody@example.test")
+    with pytest.raises(AccountError) as caught, db.transaction() as session:
+        directory.disable_user(session, "nobody@example.test")
     assert caught.value.field == "email"
 
 

@@ -34,4 +34,5 @@ def test_a_message_that_is_not_a_job_has_no_job_id() -> None:
 
 
 def test_ages_read_in_the_largest_whole_unit() -> None:
-    assert [seconds_text(s) for s in (None, 4.94, 42.4, 61, 7300, 200000)] == ["—", "4.9 s", "42 s", "1 min", "2 h", "2 d"]
+    shown = [seconds_text(s) for s in (None, 4.94, 42.4, 61, 7300, 200000)]
+    assert shown == ["—", "4.9 s", "42 s", "1 min", "2 h", "2 d"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 
 import pytest
 
@@ -189,7 +190,7 @@ def test_blocks_hold_at_most_rows_per_block_and_are_contiguous(rows_per_block: i
     assert blocks[0].start == len(HEADER) and blocks[0].first_line == 2
     for block in blocks:
         assert block.rows_read + block.blank_lines <= rows_per_block
-    for before, after in zip(blocks, blocks[1:]):
+    for before, after in itertools.pairwise(blocks):
         assert before.end == after.start
         assert before.next_line == after.first_line
     assert blocks[-1].end == len(data)

@@ -58,7 +58,7 @@ def test_header_names_are_trimmed_and_crlf_is_not_part_of_the_last_name(tmp_path
 
 
 def test_utf8_bom_is_skipped_and_data_offset_is_right_after_the_header(tmp_path: Path) -> None:
-    header = "order_id,sku\n".encode()
+    header = b"order_id,sku\n"
     data = UTF8_BOM + header + b"5,SKU-1\n"
     found = inspect_csv(write(tmp_path, data))
     assert found.header == ("order_id", "sku")

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+from invoicing.files import write_atomically
 from invoicing.money import LineItem, compute_totals
 from invoicing.numbering import format_number, next_number
-from invoicing.pdf import InvoiceDocument, Party, PdfLine, render_invoice_pdf, write_atomically
+from invoicing.party import Party
+from invoicing.pdf import InvoiceDocument, PdfLine, render_invoice_pdf
 from jobs.db import Database
 
 
@@ -31,10 +33,9 @@ def test_numbers_count_up_per_year_with_six_digits(db: Database) -> None:
 
 def test_a_rolled_back_transaction_leaves_no_gap(db: Database) -> None:
     assert take(db, 2026) == "INV-2026-000001"
-    with pytest.raises(RuntimeError):
-        with db.transaction() as session:
-            assert next_number(session, 2026) == "INV-2026-000002"
-            raise RuntimeError("the invoice could not be stored")
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        assert next_number(session, 2026) == "INV-2026-000002"
+        raise RuntimeError("the invoice could not be stored")
     assert take(db, 2026) == "INV-2026-000002"
 
 

@@ -43,7 +43,8 @@ def outcomes(db: Database, job_id: uuid.UUID) -> list[str]:
 
 def outbox_rows(db: Database, job_id: uuid.UUID) -> list[OutboxMessage]:
     with db.read_session() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.job_id == job_id).order_by(OutboxMessage.id)))
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.job_id == job_id)
+                                    .order_by(OutboxMessage.id)))
 
 
 def count(db: Database, model: type) -> int:
@@ -120,9 +121,8 @@ def test_retry_of_a_job_that_did_not_fail_is_refused_and_writes_nothing(db: Data
         succeed(db, job_id, deliver(db, job_id).attempt)
     else:
         cancel(db, job_id)
-    with pytest.raises(InvalidTransition):
-        with db.transaction() as session:
-            retry_job(session, lifecycle.load_for_update(session, job_id))
+    with pytest.raises(InvalidTransition), db.transaction() as session:
+        retry_job(session, lifecycle.load_for_update(session, job_id))
     assert read(db, job_id)[0].state == ("succeeded" if finish == "succeed" else "cancelled")
     assert len(outbox_rows(db, job_id)) == 1
 
@@ -174,9 +174,8 @@ def test_stale_attempt_is_fenced_off_from_progress_and_success(db: Database) -> 
     job_id = submit(db)
     deliver(db, job_id)
     deliver(db, job_id, redelivered=True)  # attempt 1 is presumed lost; attempt 2 is current
-    with pytest.raises(AttemptSuperseded):
-        with db.transaction() as session:
-            lifecycle.record_progress(session, job_id, 1, 5, 10, "stale")
+    with pytest.raises(AttemptSuperseded), db.transaction() as session:
+        lifecycle.record_progress(session, job_id, 1, 5, 10, "stale")
     with pytest.raises(AttemptSuperseded):
         succeed(db, job_id, 1, {"from": "stale"})
     with pytest.raises(AttemptSuperseded):
@@ -305,18 +304,16 @@ def test_rolled_back_submit_leaves_neither_job_nor_outbox_row(db: Database) -> N
         session.begin()
         submit_job(session, "diagnostics.sleep", {"seconds": 1})  # flushed: both rows are in the transaction
         session.rollback()
-    with pytest.raises(RuntimeError):
-        with db.transaction() as session:
-            submit_job(session, "diagnostics.noop", {})
-            raise RuntimeError("the request failed after the job was added")
+    with pytest.raises(RuntimeError), db.transaction() as session:
+        submit_job(session, "diagnostics.noop", {})
+        raise RuntimeError("the request failed after the job was added")
     assert count(db, Job) == 0
     assert count(db, OutboxMessage) == 0
 
 
 def test_unknown_kind_is_refused_without_writing(db: Database) -> None:
-    with pytest.raises(UnknownJobKind):
-        with db.transaction() as session:
-            submit_job(session, "diagnostics.nope", {})
+    with pytest.raises(UnknownJobKind), db.transaction() as session:
+        submit_job(session, "diagnostics.nope", {})
     assert count(db, Job) == 0 and count(db, OutboxMessage) == 0
 
 

@@ -15,7 +15,8 @@ from jobs.celery_app import create_celery
 from jobs.db import Database, utcnow
 from jobs.enqueue import submit_job
 from jobs.models import OutboxMessage
-from jobs.outbox import BrokerUnavailable, OutboxPublisher, OutboxRelay
+from jobs.publisher import BrokerUnavailable, OutboxPublisher
+from jobs.relay import OutboxRelay
 
 CLOSED_PORT_BROKER = "amqp://guest:guest@127.0.0.1:1//"
 

@@ -63,7 +63,8 @@ def test_delay_strictly_grows_from_one_retry_to_the_next_below_the_cap(policy: R
     for n in uncapped_retries(policy):
         for this_rand in RANDS:
             for next_rand in RANDS:
-                assert policy.delay(n + 1, rand=next_rand) > policy.delay(n, rand=this_rand), (n, this_rand(), next_rand())
+                later, earlier = policy.delay(n + 1, rand=next_rand), policy.delay(n, rand=this_rand)
+                assert later > earlier, (n, this_rand(), next_rand())
 
 
 @pytest.mark.parametrize(("base_s", "max_s"), [(0.5, 10.0), (0.0, 10.0), (5.0, 2.0)])

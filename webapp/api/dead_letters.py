@@ -12,7 +12,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from accounts.roles import Role
 from jobs.db import utcnow
 from jobs.dead_letters import (
-    LIST_LIMIT, SCAN_LIMIT, DeadLetter, DeadLetterListing, DeadLetterNotFound, DeadLetters, DeadLettersUnavailable,
+    LIST_LIMIT,
+    SCAN_LIMIT,
+    DeadLetter,
+    DeadLetterListing,
+    DeadLetterNotFound,
+    DeadLetters,
+    DeadLettersUnavailable,
     ReplayRefused,
 )
 from jobs.models import Job

@@ -9,18 +9,20 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy.orm import Session
 
 from accounts.roles import Role
-from etl.importer import summary
+from etl.importer import import_csv, summary
 from etl.models import ImportRun
 from etl.storage import errors_path
-from etl.submit import UploadRejected, check_dataset, stage_upload, submit_import
+from etl.submit import UploadRejected, check_dataset, import_params, record_import, stage_upload
 from jobs.models import Job
-from webapp.access import current_actor, requires
-from webapp.api.jobs import accepted, parse_job_id
+from webapp.access import requires
+from webapp.api.jobs import accepted
 from webapp.errors import ApiError
+from webapp.queries import parse_job_id
 from webapp.rate_limits import submit_rate_limits
 from webapp.runtime import runtime
 from webapp.security import accepts_uploads
-from webapp.serializers import iso, job_to_dict
+from webapp.serializers import errors_csv_url, iso, job_to_dict
+from webapp.submit import submit
 
 bp = Blueprint("etl_api", __name__, url_prefix="/api/etl")
 
@@ -34,16 +36,16 @@ def accept_upload(dataset_field: str | None, upload: Any) -> Job:
     dataset = check_dataset(dataset_field)
     if upload is None or not upload.filename:
         raise UploadRejected("file", "required: the CSV file to import (.csv or .csv.gz)")
-    rt = runtime()
-    job_id, path, run = stage_upload(upload.stream, dataset, rt.settings.upload_dir)
+    job_id, path, run = stage_upload(upload.stream, dataset, runtime().settings.upload_dir)
+    filename = Path(upload.filename).name
     try:
-        with rt.db.transaction() as session:
-            job, message = submit_import(session, run, Path(upload.filename).name, current_actor())
+        job, new = submit(import_csv, import_params(run, filename), job_id=job_id,
+                          alongside=lambda session, _job: record_import(session, run, filename))
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    assert job.id == job_id
-    rt.publisher.publish_after_commit(message)
+    if not new:  # an Idempotency-Key replay: the first request's file is the import's
+        path.unlink(missing_ok=True)
     return job
 
 
@@ -69,6 +71,7 @@ def import_or_404(session: Session, raw_id: str) -> ImportRun:
 def import_to_dict(run: ImportRun, job: Job) -> dict[str, Any]:
     duration = job.result.get("duration_s") if job.result else None
     return summary(run, duration) | {
+        "errors_url": errors_csv_url(run.job_id),
         "job_id": str(run.job_id),
         "state": job.state,
         "filename": run.filename,

@@ -14,13 +14,13 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from jobs import lifecycle
 from jobs.db import Database
 from jobs.states import JobState
-from webapp.api.jobs import get_job_or_404
 from webapp.errors import ApiError
+from webapp.queries import get_job_or_404
 from webapp.runtime import runtime
 from webapp.serializers import job_etag, job_to_dict
 
@@ -112,7 +112,8 @@ def stream_job_events(job_id: str) -> Response:
     settings = rt.settings
     events = job_events(rt.db, key, request.headers.get("Last-Event-ID"), max_s=settings.sse_max_s,
                         poll_s=settings.sse_poll_interval_s, retry_ms=1000)
-    response = Response(events, mimetype="text/event-stream")
+    # stream_with_context: the job's JSON links are built with url_for while the stream runs.
+    response = Response(stream_with_context(events), mimetype="text/event-stream")
     # The server closes the response whether the stream ended, the client left or it never started.
     response.call_on_close(slots.release)
     response.headers["Cache-Control"] = "no-cache"

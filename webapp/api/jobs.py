@@ -1,46 +1,28 @@
 """REST endpoints over jobs: status, listing, cancel and retry."""
 from __future__ import annotations
 
-import uuid
-from typing import Literal, cast
+from typing import cast
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from accounts.roles import Role
 from jobs import audit, lifecycle
 from jobs.audit import AuditAction
-from jobs.enqueue import retry_job
 from jobs.models import Job, JobAttempt, JobAuditEntry
 from jobs.states import JobState
-from jobs.topology import JOB_KINDS
 from webapp.access import current_actor, requires
-from webapp.api.pagination import newest_first_page, split_page
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
+from webapp.queries import find_jobs, get_job_or_404, parse_job_id
 from webapp.runtime import runtime
+from webapp.schemas.jobs import JobListQuery
 from webapp.serializers import job_etag, job_to_dict, job_url
+from webapp.submit import retry
 
 bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
 
 RETRY_AFTER_S = {JobState.QUEUED: 2, JobState.RUNNING: 1, JobState.RETRYING: 2}
-
-
-def parse_job_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise ApiError(404, f"no job with id {raw!r}") from None
-
-
-def get_job_or_404(session: Session, raw_id: str, *, for_update: bool = False) -> Job:
-    job_id = parse_job_id(raw_id)
-    try:
-        return lifecycle.load_for_update(session, job_id) if for_update else lifecycle.load(session, job_id)
-    except lifecycle.JobNotFound:
-        raise ApiError(404, f"no job with id {raw_id!r}") from None
 
 
 def with_retry_after(response: Response, job: Job) -> Response:
@@ -64,6 +46,7 @@ def job_response(
 
 
 def accepted(job: Job) -> Response:
+    """202 with the job and where to poll it."""
     response = job_response(job, 202)
     response.headers["Location"] = job_url(job.id)
     return response
@@ -92,26 +75,6 @@ def get_job(job_id: str) -> Response:
     return response
 
 
-class JobListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    state: JobState | None = None
-    kind: Literal[tuple(JOB_KINDS)] | None = None  # type: ignore[valid-type]
-    limit: int = Field(20, ge=1, le=100)
-    cursor: str | None = None
-
-
-def find_jobs(query: JobListQuery) -> tuple[list[Job], str | None]:
-    """One page of jobs, newest first, and the cursor of the next page (None on the last)."""
-    statement = newest_first_page(select(Job), Job.created_at, Job.id, query.limit, query.cursor)
-    if query.state:
-        statement = statement.where(Job.state == query.state)
-    if query.kind:
-        statement = statement.where(Job.kind == query.kind)
-    with runtime().db.read_session() as session:
-        return split_page(list(session.scalars(statement)), query.limit)
-
-
 @bp.get("")
 def list_jobs() -> Response:
     page, next_cursor = find_jobs(query_args(JobListQuery))
@@ -127,17 +90,6 @@ def cancel(job_id: str) -> Job:
         except lifecycle.InvalidTransition:
             raise ApiError(409, f"job is {job.state}; only queued, retrying or running jobs can be cancelled") from None
         audit.record(session, job, AuditAction.CANCELLED, current_actor())
-    return job
-
-
-def retry(job_id: str) -> Job:
-    """Queue a failed job again as a new attempt (409 otherwise); for the API and the job page."""
-    with runtime().db.transaction() as session:
-        job = get_job_or_404(session, job_id, for_update=True)
-        if job.state != JobState.FAILED:
-            raise ApiError(409, f"job is {job.state}; only failed jobs can be retried")
-        message = retry_job(session, job, current_actor())
-    runtime().publisher.publish_after_commit(message)
     return job
 
 

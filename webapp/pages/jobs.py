@@ -9,17 +9,20 @@ from werkzeug.wrappers import Response
 
 from accounts.roles import Role
 from jobs.db import utcnow
+from jobs.kinds import declared_kinds
 from jobs.models import Job
 from jobs.states import JobState
-from jobs.topology import JOB_KINDS
 from webapp.access import requires
-from webapp.api import jobs as jobs_api
+from webapp.api.jobs import cancel
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
 from webapp.formatting import seconds_text
 from webapp.overview import overview
+from webapp.queries import find_jobs, get_job_or_404
 from webapp.runtime import runtime
+from webapp.schemas.jobs import JobListQuery
 from webapp.serializers import job_to_dict
+from webapp.submit import retry
 
 bp = Blueprint("pages", __name__)
 
@@ -56,18 +59,18 @@ def home() -> str:
 
 @bp.get("/jobs")
 def list_jobs() -> str:
-    query = query_args(jobs_api.JobListQuery, drop_empty=True)
-    page, next_cursor = jobs_api.find_jobs(query)
+    query = query_args(JobListQuery, drop_empty=True)
+    page, next_cursor = find_jobs(query)
     rows = [(job_to_dict(job), duration_s(job)) for job in page]
     return render_template("jobs.html", rows=rows, next_cursor=next_cursor, query=query,
-                           states=[state.value for state in JobState], kinds=sorted(JOB_KINDS))
+                           states=[state.value for state in JobState], kinds=list(declared_kinds()))
 
 
 @bp.get("/jobs/<job_id>")
 def job_page(job_id: str) -> str:
     """A job's state, progress, outcome and attempts; static/job_progress.js follows it live."""
     with runtime().db.read_session() as session:
-        job = jobs_api.get_job_or_404(session, job_id)
+        job = get_job_or_404(session, job_id)
         body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
     return render_template("job.html", job=body, finished=JobState(body["state"]).finished)
 
@@ -75,13 +78,13 @@ def job_page(job_id: str) -> str:
 @bp.post("/jobs/<job_id>/cancel")
 @requires(Role.OPERATOR)
 def cancel_job(job_id: str) -> Response:
-    return _act(job_id, jobs_api.cancel, "Cancellation requested.")
+    return _act(job_id, cancel, "Cancellation requested.")
 
 
 @bp.post("/jobs/<job_id>/retry")
 @requires(Role.OPERATOR)
 def retry_job(job_id: str) -> Response:
-    return _act(job_id, jobs_api.retry, "The job is queued again as a new attempt.")
+    return _act(job_id, retry, "The job is queued again as a new attempt.")
 
 
 def _act(job_id: str, action: Callable[[str], Job], done: str) -> Response:

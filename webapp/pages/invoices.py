@@ -4,18 +4,21 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from pydantic import ValidationError
 from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
 
 from accounts.roles import Role
-from jobs.enqueue import submit_job
-from webapp.access import current_actor, requires
-from webapp.api.invoices import InvoiceBody, InvoiceListQuery, find_invoices, invoice_to_dict
+from invoicing.issue import issue_invoice
+from webapp.access import requires
 from webapp.api.requests import query_args
 from webapp.errors import validation_error
+from webapp.queries import find_invoices
 from webapp.rate_limits import submit_rate_limits
-from webapp.runtime import runtime
+from webapp.schemas.invoices import InvoiceBody, InvoiceListQuery
+from webapp.serializers import invoice_to_dict
+from webapp.submit import submit
 
 bp = Blueprint("invoice_pages", __name__)
 
@@ -71,11 +74,7 @@ def new_invoice() -> Response | tuple[str, int]:
         except ValidationError as error:
             errors = field_errors(error)
         else:
-            rt = runtime()
-            with rt.db.transaction() as session:
-                job, message = submit_job(session, "invoice.create", body.to_request().to_params(),
-                                          actor=current_actor())
-            rt.publisher.publish_after_commit(message)
+            job, _new = submit(issue_invoice, body.to_request().to_dict())
             return redirect(url_for("pages.job_page", job_id=str(job.id)), code=303)
     shown = rows + [dict.fromkeys(ITEM_FIELDS, "") for _ in range(max(BLANK_ROWS - len(rows), 1))]
     return render_template("invoice_new.html", values=values, rows=shown, errors=errors,

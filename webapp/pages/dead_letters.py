@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from accounts.roles import Role
 from jobs.db import utcnow
 from jobs.dead_letters import DeadLetterNotFound, DeadLettersUnavailable, ReplayRefused
 from webapp.access import current_actor, requires
-from webapp.formatting import seconds_text
 from webapp.api.dead_letters import current_job, dead_letter_to_dict, dead_letters, parse_dead_letter_job_id
+from webapp.formatting import seconds_text
 
 bp = Blueprint("dead_letter_pages", __name__, url_prefix="/dead-letters")
 
@@ -60,62 +62,62 @@ def _back() -> Response:
     return redirect(url_for("dead_letter_pages.list_dead_letters"), code=303)
 
 
+def _act(action: str, job_id: uuid.UUID | None, run: Callable[[], str], refused: str,
+         errors: tuple[type[Exception], ...]) -> Response | tuple[str, int]:
+    """The confirm page first; once confirmed, run the action and say on the list what it did or why not."""
+    if not _confirmed():
+        return _confirm_page(action, job_id)
+    try:
+        flash(run(), "notice")
+    except errors as exc:
+        flash(f"{refused}: {exc}", "error")
+    return _back()
+
+
 @bp.post("/<job_id>/replay")
 @requires(Role.OPERATOR)
 def replay_dead_letter(job_id: str) -> Response | tuple[str, int]:
     key = parse_dead_letter_job_id(job_id)
-    if not _confirmed():
-        return _confirm_page("replay", key)
-    try:
-        replayed = dead_letters().replay(key, current_actor())
-    except (DeadLettersUnavailable, DeadLetterNotFound, ReplayRefused) as exc:
-        flash(f"Job {key} was not replayed: {exc}", "error")
-    else:
-        flash(f"Job {key} was replayed: it is queued for a new attempt." if replayed.published else
-              f"Job {key} is queued for a new attempt; the broker did not confirm its message, so the relay "
-              "will publish it and its dead letter stays until discarded.", "notice")
-    return _back()
+
+    def replay() -> str:
+        if dead_letters().replay(key, current_actor()).published:
+            return f"Job {key} was replayed: it is queued for a new attempt."
+        return (f"Job {key} is queued for a new attempt; the broker did not confirm its message, so the relay "
+                "will publish it and its dead letter stays until discarded.")
+
+    return _act("replay", key, replay, f"Job {key} was not replayed",
+                (DeadLettersUnavailable, DeadLetterNotFound, ReplayRefused))
 
 
 @bp.post("/<job_id>/discard")
 @requires(Role.OPERATOR)
 def discard_dead_letter(job_id: str) -> Response | tuple[str, int]:
     key = parse_dead_letter_job_id(job_id)
-    if not _confirmed():
-        return _confirm_page("discard", key)
-    try:
+
+    def discard() -> str:
         dead_letters().discard(key, current_actor())
-    except (DeadLettersUnavailable, DeadLetterNotFound) as exc:
-        flash(f"The dead letter of job {key} was not discarded: {exc}", "error")
-    else:
-        flash(f"The dead letter of job {key} was discarded; the job stays as it was.", "notice")
-    return _back()
+        return f"The dead letter of job {key} was discarded; the job stays as it was."
+
+    return _act("discard", key, discard, f"The dead letter of job {key} was not discarded",
+                (DeadLettersUnavailable, DeadLetterNotFound))
 
 
 @bp.post("/replay-all")
 @requires(Role.OPERATOR)
 def replay_all_dead_letters() -> Response | tuple[str, int]:
-    if not _confirmed():
-        return _confirm_page("replay-all")
-    try:
+    def replay_all() -> str:
         outcome = dead_letters().replay_all(current_actor())
-    except DeadLettersUnavailable as exc:
-        flash(f"Nothing was replayed: {exc}", "error")
-    else:
-        flash(f"{len(outcome.done)} jobs replayed; {len(outcome.skipped)} left"
-              + "".join(f" — {skip['reason']}" for skip in outcome.skipped[:5]), "notice")
-    return _back()
+        return (f"{len(outcome.done)} jobs replayed; {len(outcome.skipped)} left"
+                + "".join(f" — {skip['reason']}" for skip in outcome.skipped[:5]))
+
+    return _act("replay-all", None, replay_all, "Nothing was replayed", (DeadLettersUnavailable,))
 
 
 @bp.post("/discard-all")
 @requires(Role.OPERATOR)
 def discard_all_dead_letters() -> Response | tuple[str, int]:
-    if not _confirmed():
-        return _confirm_page("discard-all")
-    try:
+    def discard_all() -> str:
         outcome = dead_letters().discard_all(current_actor())
-    except DeadLettersUnavailable as exc:
-        flash(f"Nothing was discarded: {exc}", "error")
-    else:
-        flash(f"{outcome.messages_acked} dead letters discarded; their jobs stay as they were.", "notice")
-    return _back()
+        return f"{outcome.messages_acked} dead letters discarded; their jobs stay as they were."
+
+    return _act("discard-all", None, discard_all, "Nothing was discarded", (DeadLettersUnavailable,))
