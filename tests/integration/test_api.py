@@ -6,6 +6,7 @@ No worker runs here: jobs are moved between states through jobs.lifecycle on the
 from __future__ import annotations
 
 import base64
+import io
 import re
 import uuid
 from datetime import datetime
@@ -402,6 +403,54 @@ def test_readyz_names_the_broker_when_it_is_unreachable(stack: Stack) -> None:
     assert body["failed"] == ["broker"]
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["broker"] != "ok"
+
+
+# --- Idempotency-Key on every submit endpoint ----------------------------------------------------
+
+def test_an_idempotency_key_answers_the_first_diagnostic_job_and_refuses_another_body(
+        stack: Stack, client: FlaskClient) -> None:
+    key = {"Idempotency-Key": f"sleep-{uuid.uuid4().hex}"}
+    before = job_count(stack)
+    first = client.post("/api/diagnostics/sleep", json={"seconds": 0}, headers=key)
+    again = client.post("/api/diagnostics/sleep", json={"seconds": 0}, headers=key)
+    assert first.status_code == again.status_code == 202
+    assert again.get_json()["id"] == first.get_json()["id"] and again.headers["Location"] == first.headers["Location"]
+    other = client.post("/api/diagnostics/sleep", json={"seconds": 1}, headers=key)
+    assert other.status_code == 422
+    assert other.get_json()["error"]["fields"] == [
+        {"field": "Idempotency-Key", "reason": "already used with a different request body"}]
+    assert job_count(stack) == before + 1
+
+
+@pytest.mark.parametrize("key", ["", " ", "x" * 201, "bad\x01key"])
+def test_an_unusable_idempotency_key_is_422_naming_the_header(client: FlaskClient, key: str) -> None:
+    response = client.post("/api/diagnostics/sleep", json={"seconds": 0}, headers={"Idempotency-Key": key})
+    assert response.status_code == 422
+    assert response.get_json()["error"]["fields"][0]["field"] == "Idempotency-Key"
+
+
+def test_an_upload_replayed_with_its_key_answers_the_first_import_and_keeps_one_file(
+        stack: Stack, client: FlaskClient) -> None:
+    upload_dir = stack.settings.upload_dir
+    before = set(upload_dir.glob("*")) if upload_dir.exists() else set()
+    key = {"Idempotency-Key": f"import-{uuid.uuid4().hex}"}
+    answers = [client.post("/api/etl", headers=key, content_type="multipart/form-data", data={
+        "dataset": "customers", "file": (io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), "c.csv")})
+        for _ in range(2)]
+    assert [answer.status_code for answer in answers] == [202, 202]
+    job_id = answers[0].get_json()["id"]
+    assert answers[1].get_json()["id"] == job_id
+    assert {path.name for path in set(upload_dir.glob("*")) - before} == {f"{job_id}.upload"}
+
+
+def test_the_openapi_document_gives_every_submit_endpoint_its_idempotency_key(client: FlaskClient) -> None:
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+    for path in ("/api/diagnostics/sleep", "/api/etl", "/api/invoices", "/api/invoices/batch"):
+        operation = paths[path]["post"]
+        assert "Idempotency-Key" in [parameter["name"] for parameter in operation.get("parameters", [])], path
+        assert {"202", "409", "422", "429"} <= set(operation["responses"]), path
+    assert "parameters" not in paths["/api/jobs/{job_id}/cancel"]["post"] or "Idempotency-Key" not in [
+        parameter["name"] for parameter in paths["/api/jobs/{job_id}/cancel"]["post"]["parameters"]]
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------
