@@ -51,8 +51,8 @@ def profile_drain(profiler: Profiler) -> None:
     from sqlalchemy import select
 
     from jobs.models import Job
-    from tasks import diagnostics
-    from tasks.worker import app  # noqa: F401  (the worker's Celery app and its task registry)
+    from tasks.worker import app  # the worker's Celery app and its task registry
+    noop = app.tasks["diagnostics.noop"]
     db = Database(get_settings().resolved_database_url)
     tag = f"bench-profile-drain-{os.getpid()}"
     insert_queued_jobs(db, REQUESTS, tag)
@@ -60,7 +60,7 @@ def profile_drain(profiler: Profiler) -> None:
         ids = [str(i) for i in session.scalars(select(Job.id).where(Job.submitted_by == tag))]
     with profiler:
         for job_id in ids:
-            diagnostics.noop.apply(args=[job_id], task_id=job_id, throw=True)
+            noop.apply(args=[job_id], task_id=job_id, throw=True)
 
 
 def profile_relay(profiler: Profiler) -> None:

@@ -153,8 +153,8 @@ def test_the_job_page_cancels_a_queued_job_and_retries_a_failed_one(stack: Stack
     assert "Cancellation requested." in after
     assert get_job(browser, queued)["state"] == "cancelled"
     again = browser.post(f"/jobs/{queued}/cancel", data={"csrf_token": csrf_token(page)})
-    page = browser.get(again.headers["Location"]).get_data(as_text=True)
-    assert "only queued, retrying or running jobs can be cancelled" in page
+    refused = browser.get(again.headers["Location"]).get_data(as_text=True)
+    assert "only queued, retrying or running jobs can be cancelled" in refused
 
     failed = unpublished_job(stack)
     move(stack, failed, "failed")
