@@ -56,6 +56,8 @@ class Settings(BaseModel):
     retry_backoff_base_s: float = Field(1.0, ge=1)
     retry_backoff_max_s: float = Field(300.0, gt=0)
     max_worker_lost: int = Field(3, ge=1)
+    # Celery task events from the start (else only once Flower, or another monitor, turns them on).
+    worker_task_events: bool = False
 
     # One soft time limit per job family (a group of queues); a queue names its family (jobs/topology.py).
     diagnostics_time_limit_s: int = Field(120, gt=0)

@@ -15,8 +15,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings; the README explains each delivery-related one."""
     return {
         "broker_url": settings.broker_url,
-        # Publisher confirms: an accepted job is on the broker's disk, not in a socket buffer.
-        "broker_transport_options": {"confirm_publish": True},
+        # Publisher confirms where a message must not be lost: the outbox publisher confirms on its own
+        # channel (pipelined, jobs/confirms.py) and a retry is published through a confirming producer
+        # (tasks/runtime.py). Not `confirm_publish` on every connection: it made the worker's main loop
+        # wait a round trip for each of Celery's task events, the drain's bottleneck (docs/benchmarks.md).
         "broker_connection_timeout": settings.broker_connect_timeout_s,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
@@ -33,8 +35,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # No two copies of one job run at once after the worker loses the broker.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_track_started": True,
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost a third of a worker's CPU per job (docs/benchmarks.md), and nothing reads them
+        # unless a monitor runs: Flower turns them on in every worker it sees (every 5 s), so they are
+        # off until it does (WORKER_TASK_EVENTS=true keeps them always on). No `task-sent` event: it
+        # doubled every publish of the web and the relay, and Flower does not need it.
+        "worker_send_task_events": settings.worker_task_events,
+        "task_send_sent_event": False,
         "task_queues": task_queues(),
         "task_default_queue": "diagnostics",
         "task_default_exchange": JOBS_EXCHANGE.name,

@@ -71,8 +71,7 @@ class JobContext:
         """Store progress (in `session`'s transaction, else in its own); return whether a cancel was requested."""
         if session is not None:
             return lifecycle.record_progress(session, self.job_id, self.attempt, done, total, message)
-        with self.db.transaction() as own:
-            return lifecycle.record_progress(own, self.job_id, self.attempt, done, total, message)
+        return lifecycle.progress_checkpoint(self.db, self.job_id, self.attempt, done, total, message)
 
     def progress(self, done: int, total: int | None = None, message: str | None = None, *,
                  session: Session | None = None) -> None:

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from jobs import metrics
-from jobs.db import utcnow
+from jobs import hot_sql, metrics, transitions
+from jobs.db import Database, utcnow
+from jobs.metrics import StateChange
 from jobs.models import Job, JobAttempt
 from jobs.states import TRANSITIONS, AttemptOutcome, JobState
 
@@ -51,7 +52,7 @@ def error_info(exc: BaseException | str, *, kind: str | None = None) -> dict[str
     return {"type": kind or "Error", "message": exc}
 
 
-def log_state_change(job: Job) -> None:
+def log_state_change(job: StateChange) -> None:
     duration = None
     if job.started_at and job.finished_at:
         duration = round((job.finished_at - job.started_at).total_seconds(), 3)
@@ -150,11 +151,12 @@ class Decision(Enum):
 
 @dataclass(frozen=True)
 class Delivery:
-    """What a worker should do with one delivered message."""
+    """What a worker should do with one delivered message (and, to run it, the job's params)."""
 
     decision: Decision
     attempt: int = 0
     reason: str = ""
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def begin_attempt(
@@ -165,23 +167,39 @@ def begin_attempt(
     worker: str,
     max_worker_lost: int,
     worker_was_lost: bool = True,
+    first_delivery: bool = False,
 ) -> Delivery:
     """Claim the job for one execution, or say why this delivery must not run it.
 
     A message for a finished job, or a second copy of a message whose job is running, is a
-    duplicate and is skipped. A redelivered message whose job is still `running` means the
+    duplicate and is skipped; so is a copy of a job's first message (`first_delivery`: neither a
+    retry nor redelivered by the broker) while the job waits for its retry, as when the relay and
+    the request both published it. A redelivered message whose job is still `running` means the
     worker that ran it was lost: the old attempt is closed as `lost`, and after
     `max_worker_lost` such losses the job fails instead of running again (a crash loop). A takeover
     after a database outage (`worker_was_lost=False`) closes the old attempt the same way but is not
     a crash and does not count toward that limit.
+
+    The common case, a queued or retrying job, is one guarded statement (jobs.transitions.claim).
     """
     try:
-        job = load_for_update(session, job_id)
-    except (JobNotFound, ValueError):
+        key = _as_uuid(job_id)
+    except ValueError:
+        return Delivery(Decision.SKIP, reason="no such job")
+    claimed = transitions.claim(session, key, worker, first_delivery=first_delivery)
+    if claimed is not None:
+        log_state_change(claimed.job)
+        return Delivery(Decision.RUN, attempt=claimed.job.attempts, params=claimed.params)
+    try:
+        job = load_for_update(session, key)
+    except JobNotFound:
         return Delivery(Decision.SKIP, reason="no such job")
     state = JobState(job.state)
     if state.finished:
         return Delivery(Decision.SKIP, attempt=job.attempts, reason=f"job already {state}")
+    if state is JobState.RETRYING and first_delivery:
+        return Delivery(Decision.SKIP, attempt=job.attempts,
+                        reason="a copy of the first message of a job waiting for its retry")
     if state is JobState.RUNNING:
         if not redelivered:
             return Delivery(Decision.SKIP, attempt=job.attempts, reason="duplicate of a running job")
@@ -209,7 +227,68 @@ def begin_attempt(
     job.error = None
     _move(job, JobState.RUNNING)
     log_state_change(job)
-    return Delivery(Decision.RUN, attempt=job.attempts)
+    return Delivery(Decision.RUN, attempt=job.attempts, params=dict(job.params or {}))
+
+
+def start_attempt(db: Database, job_id: uuid.UUID | str, *, redelivered: bool, worker: str, max_worker_lost: int,
+                  worker_was_lost: bool = True, first_delivery: bool = False) -> Delivery:
+    """begin_attempt in the fewest round trips: the claim as one statement of its own (the common case), else
+    the general path in a transaction."""
+    try:
+        key = _as_uuid(job_id)
+    except ValueError:
+        return Delivery(Decision.SKIP, reason="no such job")
+    if db.is_postgresql:
+        with db.hot() as hot:
+            claimed = hot_sql.claim(hot, key, worker, first_delivery=first_delivery)
+    else:
+        with db.statement() as connection:
+            claimed = transitions.claim(connection, key, worker, first_delivery=first_delivery)
+    if claimed is not None:
+        log_state_change(claimed.job)
+        return Delivery(Decision.RUN, attempt=claimed.job.attempts, params=claimed.params)
+    with db.transaction() as session:
+        return begin_attempt(session, key, redelivered=redelivered, worker=worker, max_worker_lost=max_worker_lost,
+                             worker_was_lost=worker_was_lost, first_delivery=first_delivery)
+
+
+def end_attempt(db: Database, job_id: uuid.UUID | str, attempt: int, outcome: transitions.Outcome, *,
+                result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
+    """succeed, fail or schedule_retry in the fewest round trips: one statement of its own when the attempt is
+    current and the job has no parent, else the general path in a transaction (AttemptSuperseded when stale)."""
+    key = _as_uuid(job_id)
+    if db.is_postgresql:
+        with db.hot() as hot:
+            row = hot_sql.finish(hot, key, attempt, outcome, result=result, error=error)
+    else:
+        with db.statement() as connection:
+            row = transitions.finish(connection, key, attempt, outcome, result=result, error=error)
+    if row is not None:
+        log_state_change(row)
+        return
+    with db.transaction() as session:
+        if outcome is transitions.SUCCEEDED:
+            succeed(session, key, attempt, result or {})
+        elif outcome is transitions.FAILED:
+            fail(session, key, attempt, error or {})
+        else:
+            schedule_retry(session, key, attempt, error or {})
+
+
+def progress_checkpoint(db: Database, job_id: uuid.UUID | str, attempt: int, done: int, total: int | None,
+                        message: str | None) -> bool:
+    """record_progress as one statement of its own; whether a cancel was requested."""
+    key = _as_uuid(job_id)
+    if db.is_postgresql:
+        with db.hot() as hot:
+            cancel_requested = hot_sql.record_progress(hot, key, attempt, done, total, message)
+    else:
+        with db.statement() as connection:
+            cancel_requested = transitions.record_progress(connection, key, attempt, done, total, message)
+    if cancel_requested is not None:
+        return cancel_requested
+    with db.transaction() as session:
+        return record_progress(session, job_id, attempt, done, total, message)
 
 
 def _load_current(
@@ -224,16 +303,27 @@ def _load_current(
 def record_progress(
     session: Session, job_id: uuid.UUID | str, attempt: int, done: int, total: int | None, message: str | None
 ) -> bool:
-    """Store progress; return True when a cancel has been requested."""
-    job = _load_current(session, job_id, attempt)
-    job.progress_done = done
-    job.progress_total = total
-    job.progress_message = message
-    job.updated_at = utcnow()
-    return job.cancel_requested
+    """Store progress; return True when a cancel has been requested (AttemptSuperseded for a stale attempt)."""
+    cancel_requested = transitions.record_progress(session, _as_uuid(job_id), attempt, done, total, message)
+    if cancel_requested is None:
+        _load_current(session, job_id, attempt)  # raises AttemptSuperseded with the state it found
+        raise AttemptSuperseded(f"job {job_id} attempt {attempt} is no longer current")
+    return cancel_requested
 
 
-def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dict[str, Any]) -> Job:
+def _finished_fast(session: Session, job_id: uuid.UUID | str, attempt: int, outcome: transitions.Outcome, *,
+                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> bool:
+    """The attempt ended in one statement (the common case); False leaves it to the general path."""
+    row = transitions.finish(session, _as_uuid(job_id), attempt, outcome, result=result, error=error)
+    if row is None:
+        return False
+    log_state_change(row)
+    return True
+
+
+def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dict[str, Any]) -> None:
+    if _finished_fast(session, job_id, attempt, transitions.SUCCEEDED, result=result):
+        return
     job = _load_current(session, job_id, attempt)
     job.result = result
     job.error = None
@@ -242,26 +332,27 @@ def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dic
     _close_attempt(session, job, AttemptOutcome.SUCCEEDED)
     _move(job, JobState.SUCCEEDED)
     log_state_change(job)
-    return job
 
 
-def fail(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> Job:
+def fail(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> None:
     """The attempt failed for good (also from `retrying`, when its retry could not be scheduled)."""
+    if _finished_fast(session, job_id, attempt, transitions.FAILED, error=error):
+        return
     job = _load_current(session, job_id, attempt, (JobState.RUNNING, JobState.RETRYING))
     job.error = error
     _close_attempt(session, job, AttemptOutcome.FAILED, error)
     _move(job, JobState.FAILED)
     log_state_change(job)
-    return job
 
 
-def schedule_retry(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> Job:
+def schedule_retry(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> None:
+    if _finished_fast(session, job_id, attempt, transitions.RETRYING, error=error):
+        return
     job = _load_current(session, job_id, attempt)
     job.error = error
     _close_attempt(session, job, AttemptOutcome.RETRYING, error)
     _move(job, JobState.RETRYING)
     log_state_change(job)
-    return job
 
 
 def cancel_at_checkpoint(

@@ -15,9 +15,10 @@ import shutil
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jobs.states import JobState
 
@@ -25,7 +26,26 @@ if TYPE_CHECKING:
     from prometheus_client import Counter, Histogram
     from prometheus_client.metrics_core import Metric
 
-    from jobs.models import Job
+
+class StateChange(Protocol):
+    """A job as a transition left it: an ORM Job or a row a transition returned."""
+
+    @property
+    def id(self) -> Any: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 RUN_TIME_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -91,7 +111,7 @@ def instruments() -> JobInstruments:
     )
 
 
-def observe_state_change(job: Job) -> None:
+def observe_state_change(job: StateChange) -> None:
     """Record what a state change tells: the queue wait on the first start, the run time at the end, a retry."""
     state = JobState(job.state)
     if state is JobState.RUNNING and job.attempts == 1 and job.started_at is not None:

@@ -11,12 +11,12 @@ from celery import Celery, Task
 from celery.exceptions import Reject, Retry, SoftTimeLimitExceeded, TimeLimitExceeded
 from sqlalchemy.exc import OperationalError
 
-from jobs import lifecycle, metrics
+from jobs import lifecycle, metrics, transitions
 from jobs.context import JobCancelled, JobContext, WaitForChildren
 from jobs.kinds import JobKind, declared_kinds
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
-from tasks.runtime import retry_policy, worker_database, worker_publisher, worker_settings
+from tasks.runtime import retry_policy, retry_producer, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
 
@@ -40,8 +40,10 @@ class JobTask(Task):
         redelivered_by_broker = bool((self.request.delivery_info or {}).get("redelivered"))
         redelivered = takeover or redelivered_by_broker
         worker_was_lost = redelivered_by_broker or (takeover and lost)
+        # Neither a retry (Celery counts them in the message) nor taken back by the broker.
+        first_delivery = not redelivered and not self.request.retries
         try:
-            delivery, params = self._begin(job_id, redelivered, worker_was_lost)
+            delivery, params = self._begin(job_id, redelivered, worker_was_lost, first_delivery)
         except OperationalError as exc:
             self._wait_for_database(job_id, exc, takeover=redelivered, db_waits=db_waits, lost=worker_was_lost)
         if delivery.decision is Decision.SKIP:
@@ -57,15 +59,14 @@ class JobTask(Task):
             self._wait_for_database(job_id, exc, takeover=True, db_waits=db_waits, lost=False)
 
     def _begin(
-        self, job_id: str, redelivered: bool, worker_was_lost: bool
+        self, job_id: str, redelivered: bool, worker_was_lost: bool, first_delivery: bool
     ) -> tuple[lifecycle.Delivery, dict[str, Any]]:
-        with worker_database().transaction() as session:
-            delivery = lifecycle.begin_attempt(
-                session, job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
-                max_worker_lost=worker_settings().max_worker_lost, worker_was_lost=worker_was_lost,
-            )
-            params = dict(lifecycle.load(session, job_id).params) if delivery.decision is Decision.RUN else {}
-        return delivery, params
+        delivery = lifecycle.start_attempt(
+            worker_database(), job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
+            max_worker_lost=worker_settings().max_worker_lost, worker_was_lost=worker_was_lost,
+            first_delivery=first_delivery,
+        )
+        return delivery, delivery.params
 
     def _execute(
         self, job_id: str, attempt: int, kind: JobKind, params: dict[str, Any], *, db_waits: int
@@ -98,8 +99,7 @@ class JobTask(Task):
             log.exception("job_id=%s attempt=%s failed", job_id, attempt)
             self._fail(job_id, attempt, error_info(exc))
         else:
-            with db.transaction() as session:
-                lifecycle.succeed(session, job_id, attempt, result)
+            lifecycle.end_attempt(db, job_id, attempt, transitions.SUCCEEDED, result=result)
 
     def _wait_for_database(
         self, job_id: str, exc: OperationalError, *, takeover: bool, db_waits: int, lost: bool
@@ -110,12 +110,11 @@ class JobTask(Task):
                     job_id, str(exc).splitlines()[0][:200], delay)
         raise self.retry(
             exc=exc, countdown=delay, max_retries=None, args=(job_id,),
-            kwargs={"takeover": takeover, "db_waits": db_waits + 1, "lost": lost},
+            kwargs={"takeover": takeover, "db_waits": db_waits + 1, "lost": lost}, producer=retry_producer(),
         )
 
     def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
-        with worker_database().transaction() as session:
-            lifecycle.fail(session, job_id, attempt, error)
+        lifecycle.end_attempt(worker_database(), job_id, attempt, transitions.FAILED, error=error)
         self._dead_letter(error["message"])
 
     def _dead_letter(self, reason: str) -> NoReturn:
@@ -133,11 +132,12 @@ class JobTask(Task):
             error["message"] += f" (gave up after {retries_done + 1} attempts)"
             self._fail(job_id, attempt, error)
         delay = policy.delay(retries_done)
-        with worker_database().transaction() as session:
-            lifecycle.schedule_retry(session, job_id, attempt, error_info(exc) | {"retry_in_s": round(delay, 3)})
+        lifecycle.end_attempt(worker_database(), job_id, attempt, transitions.RETRYING,
+                              error=error_info(exc) | {"retry_in_s": round(delay, 3)})
         try:
             # A fresh message: a takeover flag from an earlier database wait must not ride along.
-            self.retry(exc=exc, countdown=delay, max_retries=None, args=(job_id,), kwargs={"db_waits": db_waits})
+            self.retry(exc=exc, countdown=delay, max_retries=None, args=(job_id,), kwargs={"db_waits": db_waits},
+                       producer=retry_producer())
         except Retry:
             raise
         except Exception as publish_error:  # noqa: BLE001 - a retry that cannot be published must not leave the job waiting

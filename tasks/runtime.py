@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from celery import current_app
 
@@ -20,6 +21,17 @@ def worker_database() -> Database:
 def worker_publisher() -> OutboxPublisher:
     """Publishes the messages of jobs that jobs start (created in each pool process on first use)."""
     return OutboxPublisher(current_app, worker_database(), outage_cooldown_s=get_settings().broker_outage_cooldown_s)
+
+
+@lru_cache(maxsize=1)
+def retry_producer() -> Any:
+    """A producer whose every publish waits for the broker's confirm (created in each pool process on first use).
+
+    A retry's message must reach the broker: once it is published the job is `retrying` and its first
+    message is acknowledged, so a message lost in a socket buffer would leave the job waiting for ever.
+    """
+    connection = current_app.connection_for_write(transport_options={"confirm_publish": True})
+    return current_app.amqp.Producer(connection, auto_declare=False)
 
 
 def worker_settings() -> Settings:

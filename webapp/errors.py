@@ -10,6 +10,7 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_limiter import RateLimitExceeded
 from flask_wtf.csrf import CSRFError
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 log = logging.getLogger("webapp")
@@ -97,6 +98,14 @@ def register_errorhandlers(app: Flask) -> None:
         if isinstance(error, RateLimitExceeded):
             headers.append(("Retry-After", str(_seconds_until_reset())))
         return response, status, headers
+
+    @app.errorhandler(OperationalError)
+    def _database_unavailable(error: OperationalError) -> Any:
+        # A database that is down or restarting: the client may try again; the SQL stays in the log.
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, str(error.orig)[:300])
+        message = "the database is unavailable; try again shortly"
+        response, status = error_response(503, message) if wants_json() else error_page(503, message)
+        return response, status, {"Retry-After": "1"}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

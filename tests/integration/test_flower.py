@@ -101,6 +101,10 @@ def test_flower_lists_the_worker_and_the_task_it_ran(
     node = worker.node.replace("%h", "")
     wait_for(lambda: any(name.startswith(node) for name in flower.get_json("/api/workers?refresh=1")), 30,
              interval=1, what=f"worker {node} in Flower")
+    # Workers send task events only once a monitor asks (WORKER_TASK_EVENTS is off): Flower turns them
+    # on in every worker it sees, every 5 s.
+    wait_for(lambda: "Events of group {task} enabled by remote" in worker.log_text(), 30, interval=0.5,
+             what=f"Flower to turn on the task events of {node}")
 
     job_id = submit_sleep(client, seconds=0)
     wait_for_state(client, job_id, "succeeded")

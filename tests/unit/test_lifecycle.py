@@ -6,7 +6,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from jobs import lifecycle
+from jobs import lifecycle, transitions
 from jobs.audit import Actor
 from jobs.db import Database
 from jobs.enqueue import UnknownJobKind, retry_job, submit_job
@@ -22,11 +22,40 @@ def submit(db: Database, kind: str = "diagnostics.sleep") -> uuid.UUID:
     return job.id
 
 
-def deliver(db: Database, job_id: uuid.UUID, *, redelivered: bool = False) -> Delivery:
-    """What a worker does first with a message: begin_attempt in its own transaction."""
+# How the worker's transitions are made: inside a caller's transaction (begin_attempt, succeed, fail:
+# as job code and the web call them), or as the worker does, each one statement of its own when it can
+# (start_attempt, end_attempt: psycopg directly on PostgreSQL, SQLAlchemy Core on SQLite).
+VIA = ["transaction", "worker"]
+
+
+@pytest.fixture(params=VIA)
+def via(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def db(any_db: Database, via: str) -> Database:
+    """Every lifecycle test runs on SQLite and on PostgreSQL, both ways: the statements differ on each."""
+    WAYS[id(any_db)] = via
+    return any_db
+
+
+WAYS: dict[int, str] = {}
+
+
+def by_worker(db: Database) -> bool:
+    return WAYS.get(id(db)) == "worker"
+
+
+def deliver(db: Database, job_id: uuid.UUID, *, redelivered: bool = False, first_delivery: bool = False) -> Delivery:
+    """What a worker does first with a message."""
+    if by_worker(db):
+        return lifecycle.start_attempt(db, job_id, redelivered=redelivered, worker="test-worker pid=1",
+                                       max_worker_lost=MAX_LOST, first_delivery=first_delivery)
     with db.transaction() as session:
         return lifecycle.begin_attempt(
-            session, job_id, redelivered=redelivered, worker="test-worker pid=1", max_worker_lost=MAX_LOST
+            session, job_id, redelivered=redelivered, worker="test-worker pid=1", max_worker_lost=MAX_LOST,
+            first_delivery=first_delivery,
         )
 
 
@@ -53,13 +82,35 @@ def count(db: Database, model: type) -> int:
 
 
 def succeed(db: Database, job_id: uuid.UUID, attempt: int, result: dict | None = None) -> None:
+    if by_worker(db):
+        lifecycle.end_attempt(db, job_id, attempt, transitions.SUCCEEDED, result=result or {"ok": True})
+        return
     with db.transaction() as session:
         lifecycle.succeed(session, job_id, attempt, result or {"ok": True})
 
 
 def fail(db: Database, job_id: uuid.UUID, attempt: int) -> None:
+    error = {"type": "Boom", "message": "it broke"}
+    if by_worker(db):
+        lifecycle.end_attempt(db, job_id, attempt, transitions.FAILED, error=error)
+        return
     with db.transaction() as session:
-        lifecycle.fail(session, job_id, attempt, {"type": "Boom", "message": "it broke"})
+        lifecycle.fail(session, job_id, attempt, error)
+
+
+def progress(db: Database, job_id: uuid.UUID, attempt: int, done: int, total: int | None, message: str) -> bool:
+    if by_worker(db):
+        return lifecycle.progress_checkpoint(db, job_id, attempt, done, total, message)
+    with db.transaction() as session:
+        return lifecycle.record_progress(session, job_id, attempt, done, total, message)
+
+
+def schedule_retry(db: Database, job_id: uuid.UUID, attempt: int, error: dict) -> None:
+    if by_worker(db):
+        lifecycle.end_attempt(db, job_id, attempt, transitions.RETRYING, error=error)
+        return
+    with db.transaction() as session:
+        lifecycle.schedule_retry(session, job_id, attempt, error)
 
 
 def cancel(db: Database, job_id: uuid.UUID) -> None:
@@ -78,8 +129,7 @@ def test_forward_path_queued_running_succeeded_with_attempt_rows(db: Database) -
     assert job.state == "running" and job.attempts == 1 and job.started_at is not None
     assert [(a.number, a.outcome, a.worker) for a in attempts] == [(1, "running", "test-worker pid=1")]
 
-    with db.transaction() as session:
-        assert lifecycle.record_progress(session, job_id, 1, 1, 2, "half way") is False
+    assert progress(db, job_id, 1, 1, 2, "half way") is False
     assert read(db, job_id)[0].progress_message == "half way"
 
     succeed(db, job_id, 1, {"slept_s": 0})
@@ -174,8 +224,8 @@ def test_stale_attempt_is_fenced_off_from_progress_and_success(db: Database) -> 
     job_id = submit(db)
     deliver(db, job_id)
     deliver(db, job_id, redelivered=True)  # attempt 1 is presumed lost; attempt 2 is current
-    with pytest.raises(AttemptSuperseded), db.transaction() as session:
-        lifecycle.record_progress(session, job_id, 1, 5, 10, "stale")
+    with pytest.raises(AttemptSuperseded):
+        progress(db, job_id, 1, 5, 10, "stale")
     with pytest.raises(AttemptSuperseded):
         succeed(db, job_id, 1, {"from": "stale"})
     with pytest.raises(AttemptSuperseded):
@@ -211,8 +261,7 @@ def test_cancel_of_a_running_job_is_seen_at_the_next_progress_checkpoint(db: Dat
     cancel(db, job_id)
     job, _ = read(db, job_id)
     assert job.state == "running" and job.cancel_requested is True
-    with db.transaction() as session:
-        assert lifecycle.record_progress(session, job_id, 1, 3, 10, "step 3") is True
+    assert progress(db, job_id, 1, 3, 10, "step 3") is True
     with db.transaction() as session:
         lifecycle.cancel_at_checkpoint(session, job_id, 1)
     job, attempts = read(db, job_id)
@@ -224,8 +273,7 @@ def test_cancel_of_a_running_job_is_seen_at_the_next_progress_checkpoint(db: Dat
 def test_schedule_retry_moves_running_to_retrying_then_a_new_attempt_runs(db: Database) -> None:
     job_id = submit(db)
     deliver(db, job_id)
-    with db.transaction() as session:
-        lifecycle.schedule_retry(session, job_id, 1, {"type": "TransientError", "message": "later", "retry_in_s": 1})
+    schedule_retry(db, job_id, 1, {"type": "TransientError", "message": "later", "retry_in_s": 1})
     job, attempts = read(db, job_id)
     assert job.state == "retrying"
     assert job.error["type"] == "TransientError"
@@ -238,11 +286,23 @@ def test_schedule_retry_moves_running_to_retrying_then_a_new_attempt_runs(db: Da
     assert outcomes(db, job_id) == ["retrying", "succeeded"]
 
 
+def test_a_copy_of_the_first_message_does_not_start_a_retrying_job_early(db: Database) -> None:
+    """The relay and the request may both publish a job's message; the copy that comes while the job waits
+    for its retry is skipped, and the retry's own message runs the next attempt."""
+    job_id = submit(db)
+    assert deliver(db, job_id, first_delivery=True).decision is Decision.RUN
+    schedule_retry(db, job_id, 1, {"type": "TransientError", "message": "later"})
+    copy = deliver(db, job_id, first_delivery=True)
+    assert copy.decision is Decision.SKIP and "waiting for its retry" in copy.reason
+    job, attempts = read(db, job_id)
+    assert (job.state, job.attempts, [a.outcome for a in attempts]) == ("retrying", 1, ["retrying"])
+    assert deliver(db, job_id) == Delivery(Decision.RUN, attempt=2)  # the retry's message
+
+
 def test_cancel_of_a_retrying_job_is_immediate(db: Database) -> None:
     job_id = submit(db)
     deliver(db, job_id)
-    with db.transaction() as session:
-        lifecycle.schedule_retry(session, job_id, 1, {"type": "TransientError", "message": "later"})
+    schedule_retry(db, job_id, 1, {"type": "TransientError", "message": "later"})
     cancel(db, job_id)
     job, attempts = read(db, job_id)
     assert job.state == "cancelled"

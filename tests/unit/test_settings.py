@@ -202,3 +202,11 @@ def test_env_example_lists_every_setting_with_a_value_the_settings_accept() -> N
     example = dotenv_values(PROJECT_ROOT / ".env.example")
     assert set(example) == {name.upper() for name in Settings.model_fields}
     load_settings({k: v for k, v in example.items() if v is not None})  # every example value is valid
+
+
+def test_task_events_are_off_until_a_monitor_or_the_setting_turns_them_on() -> None:
+    from jobs.celery_app import celery_config
+
+    assert celery_config(load_settings({}))["worker_send_task_events"] is False
+    assert celery_config(load_settings({"WORKER_TASK_EVENTS": "true"}))["worker_send_task_events"] is True
+    assert celery_config(load_settings({}))["task_send_sent_event"] is False
