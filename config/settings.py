@@ -99,6 +99,8 @@ class Settings(BaseModel):
     max_request_kb: int = Field(1024, gt=0)
     trusted_proxies: int = Field(0, ge=0, le=5)
     bootstrap_admin_email: str = "admin@localhost"
+    # How long a web process trusts a bearer token it has checked; a revocation made elsewhere takes at most this long.
+    token_cache_s: float = Field(5.0, ge=0, le=300)
 
     max_upload_mb: int = Field(1024, gt=0)
     etl_chunk_rows: int = Field(50_000, ge=100, le=1_000_000)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Sequence
@@ -14,8 +16,11 @@ from sqlalchemy import update
 from jobs.confirms import PipelinedConfirms
 from jobs.db import Database, utcnow
 from jobs.models import OutboxMessage
+from jobs.topology import JOBS_EXCHANGE
 
 log = logging.getLogger("jobs.outbox")
+
+MARK_SENT = "UPDATE outbox_messages SET sent_at = %(now)s WHERE id = ANY(%(ids)s)"
 
 
 class BrokerUnavailable(RuntimeError):
@@ -119,23 +124,29 @@ class OutboxPublisher:
             raise MessageNacked("the broker refused a message")
 
     def _send(self, message: OutboxMessage) -> None:
-        self.celery_app.send_task(
-            message.task_name,
-            args=[str(message.job_id)],
-            task_id=str(message.job_id),
-            queue=message.queue,
-            producer=self._ensure_producer(),
-            retry=False,
-        )
+        """The job's Celery task message (protocol 2, the job id as task id and argument), built by Celery and
+        published straight to the `jobs` exchange: send_task's routing, signals and retry wrappers cost more
+        than the publish itself, and none of them applies to a message whose queue is already known."""
+        job_id = str(message.job_id)
+        headers, properties, body, _sent_event = self.celery_app.amqp.as_task_v2(job_id, message.task_name,
+                                                                                 args=[job_id])
+        self._ensure_producer().publish(body, exchange=JOBS_EXCHANGE.name, routing_key=message.queue,
+                                        headers=headers, serializer="json", delivery_mode=2, retry=False,
+                                        declare=None, **properties)
 
     def broker_in_cooldown(self) -> bool:
         return time.monotonic() < self._down_until
 
     def mark_sent(self, ids: Sequence[int]) -> None:
+        """Mark the rows the broker confirmed, in one statement."""
         if not ids:
             return
-        with self.db.transaction() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow()))
+        if self.db.is_postgresql:
+            with self.db.hot() as hot:
+                hot.execute(MARK_SENT, {"now": utcnow(), "ids": list(ids)})
+            return
+        with self.db.statement() as connection:
+            connection.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow()))
 
     def publish_after_commit(self, message: OutboxMessage) -> bool:
         """The request's fast path: publish now if the broker is up, else leave the row for the relay."""
@@ -165,3 +176,101 @@ class OutboxPublisher:
     def close(self) -> None:
         with self._lock:
             self._reset()
+
+
+class BackgroundPublisher:
+    """The web's fast path: a request hands its committed outbox message over and answers at once.
+
+    A thread of the process takes what has gathered, publishes it as one batch with pipelined
+    confirms and marks it sent in one statement. The request never waits for the broker: the job
+    is accepted once its transaction has committed, and a message the thread could not publish
+    (broker down, the process gone) is the relay's, once RELAY_GRACE_S has passed. While the
+    broker is in its outage cooldown, messages are left to the relay without a try.
+    """
+
+    def __init__(self, publisher: OutboxPublisher, *, batch_size: int = 500, max_waiting: int = 10_000) -> None:
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.max_waiting = max_waiting
+        self._waiting: queue.SimpleQueue[OutboxMessage | None] = queue.SimpleQueue()
+        self._outstanding = 0  # handed over and not yet published or given up
+        self._count_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._start_lock = threading.Lock()
+
+    def hand_over(self, message: OutboxMessage) -> None:
+        """Publish `message` soon, off the request's thread; never blocks, never raises."""
+        if self.publisher.broker_in_cooldown():
+            return
+        if self._waiting.qsize() >= self.max_waiting:
+            log.warning("outbox_id=%s left to the relay: %d messages already wait for the fast path",
+                        message.id, self.max_waiting)
+            return
+        self._ensure_thread()
+        with self._count_lock:
+            self._outstanding += 1
+        self._waiting.put(message)
+
+    def _ensure_thread(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        with self._start_lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                if self._pid != os.getpid():  # a fork: the parent's thread and queue are not ours
+                    self._waiting = queue.SimpleQueue()
+                    self._outstanding = 0
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._run, name="outbox-fast-path", daemon=True)
+                self._thread.start()
+
+    def _take_batch(self) -> list[OutboxMessage] | None:
+        first = self._waiting.get()
+        if first is None:
+            return None
+        batch = [first]
+        while len(batch) < self.batch_size:
+            try:
+                more = self._waiting.get_nowait()
+            except queue.Empty:
+                break
+            if more is None:
+                self._waiting.put(None)
+                break
+            batch.append(more)
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._take_batch()) is not None:
+            try:
+                self._publish(batch)
+            except Exception:
+                log.exception("the fast path failed on %d messages; the relay publishes them", len(batch))
+            finally:
+                with self._count_lock:
+                    self._outstanding -= len(batch)
+
+    def _publish(self, batch: list[OutboxMessage]) -> None:
+        if self.publisher.broker_in_cooldown():
+            return
+        try:
+            sent = self.publisher.publish(batch)
+        except BrokerUnavailable as exc:
+            log.warning("%d of %d messages deferred to the relay: %s", len(batch) - len(exc.sent), len(batch), exc)
+            sent = exc.sent
+        self.publisher.mark_sent(sent)
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Until every message handed over so far is published or given up (tests, shutdown)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._outstanding <= 0:
+                return True
+            time.sleep(0.005)
+        return False
+
+    def close(self) -> None:
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            self._waiting.put(None)
+            self._thread.join(timeout=5)
+        self._thread = None

@@ -39,6 +39,10 @@ def register_extensions(app: Flask, settings: Settings) -> None:
     # client when to poll its job; a 429 gets its own Retry-After (webapp/errors.py).
     app.config.update(RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri, RATELIMIT_HEADERS_ENABLED=False)
     limiter.init_app(app)
+    # Every limit here decorates its view, which checks the limit when it is called. The extension's
+    # own check before every request found nothing to limit on the other views, at a third of a
+    # status request's time (docs/benchmarks.md), so it is taken out.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
 
 
 def register_blueprints(app: Flask) -> None:

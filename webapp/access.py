@@ -13,6 +13,7 @@ from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import UserMixin, current_user
 from werkzeug.wrappers import Response
 
+from accounts.api_tokens import token_digest
 from accounts.directory import Identity, authenticate_token, identity_of, touch_token
 from accounts.models import User
 from accounts.roles import Role
@@ -80,14 +81,19 @@ def _bearer_identity(header: str) -> Identity:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("send an API token as 'Authorization: Bearer <token>'", "invalid_request")
-    db = runtime().db
-    with db.read_session() as session:
+    rt = runtime()
+    digest = token_digest(token.strip())
+    cached = rt.tokens.get(digest)
+    if cached is not None:
+        return cached
+    with rt.db.read_session() as session:
         identity = authenticate_token(session, token.strip())
     if identity is None:
         raise _unauthorized("the API token is unknown, revoked or belongs to a disabled user", "invalid_token")
     if identity.token_use_unrecorded and identity.token_id is not None:
-        with db.transaction() as session:  # at most once per token per 10 minutes: reads stay reads
+        with rt.db.transaction() as session:  # at most once per token per 10 minutes: reads stay reads
             touch_token(session, identity.token_id)
+    rt.tokens.put(digest, identity)
     return identity
 
 

@@ -9,7 +9,8 @@ from flask import current_app
 from config.settings import Settings
 from jobs.celery_app import create_celery
 from jobs.db import Database
-from jobs.publisher import OutboxPublisher
+from jobs.publisher import BackgroundPublisher, OutboxPublisher
+from webapp.token_cache import TokenCache
 
 
 @dataclass
@@ -18,13 +19,16 @@ class WebRuntime:
     db: Database
     celery: Celery
     publisher: OutboxPublisher
+    fast_path: BackgroundPublisher
+    tokens: TokenCache
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
         db = Database(settings.resolved_database_url)
         celery = create_celery(settings)
         publisher = OutboxPublisher(celery, db, outage_cooldown_s=settings.broker_outage_cooldown_s)
-        return cls(settings=settings, db=db, celery=celery, publisher=publisher)
+        return cls(settings=settings, db=db, celery=celery, publisher=publisher,
+                   fast_path=BackgroundPublisher(publisher), tokens=TokenCache(settings.token_cache_s))
 
 
 def runtime() -> WebRuntime:

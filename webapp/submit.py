@@ -1,10 +1,12 @@
-"""The one way the web accepts a job: one transaction, then a publish after the commit.
+"""The one way the web accepts a job: one transaction, then the message handed to the fast path.
 
 `submit` writes the job, its outbox message and its audit entry (and whatever the endpoint adds
-beside the job, such as an import's ImportRun) in one transaction, then publishes the message with
-publisher confirms; a broker that is down leaves the row for the relay. With an `Idempotency-Key`
-header (any submit endpoint), the same key and body answer the first job again, per user. `retry`
-is the same path for a failed job's new attempt.
+beside the job, such as an import's ImportRun) in one transaction; without anything beside the job
+and without an Idempotency-Key, that transaction is one statement (jobs.enqueue.submit_alone). The
+request then hands the message to the process's fast-path publisher and answers: it never waits
+for the broker, and a message the fast path cannot publish is the relay's. With an
+`Idempotency-Key` header (any submit endpoint), the same key and body answer the first job again,
+per user. `retry` is the same path for a failed job's new attempt.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from flask import request
 from sqlalchemy.orm import Session
 
 from jobs import idempotency
-from jobs.enqueue import retry_job, submit_job
+from jobs.enqueue import retry_job, submit_alone, submit_job
 from jobs.kinds import JobKind
 from jobs.models import Job, OutboxMessage
 from jobs.states import JobState
@@ -48,6 +50,10 @@ def submit(kind: JobKind, params: dict[str, Any], *, job_id: uuid.UUID | None = 
     """Accept a job for the current caller; (the job, whether it is new rather than an Idempotency-Key replay)."""
     key = idempotency_key()
     actor = current_actor()
+    if key is None and alongside is None:
+        job, alone = submit_alone(runtime().db, kind, params, actor=actor, job_id=job_id)
+        runtime().fast_path.hand_over(alone)
+        return job, True
 
     def write(session: Session) -> tuple[Job, OutboxMessage | None]:
         message: OutboxMessage | None
@@ -61,14 +67,14 @@ def submit(kind: JobKind, params: dict[str, Any], *, job_id: uuid.UUID | None = 
         return job, message
 
     try:
-        job, message = _accept(write)
+        job, accepted = _accept(write)
     except idempotency.KeyInFlight:
         raise ApiError(409, "a request with this Idempotency-Key is still being accepted; retry shortly",
                        headers={"Retry-After": "1"}) from None
     except idempotency.KeyReused:
         raise ApiError(422, "invalid request", [{"field": IDEMPOTENCY_HEADER,
                                                  "reason": "already used with a different request body"}]) from None
-    return job, message is not None
+    return job, accepted is not None
 
 
 def retry(job_id: str) -> Job:
@@ -88,5 +94,5 @@ def _accept(write: Callable[[Session], tuple[Job, OutboxMessage | None]]) -> tup
     with rt.db.transaction() as session:
         job, message = write(session)
     if message is not None:
-        rt.publisher.publish_after_commit(message)
+        rt.fast_path.hand_over(message)
     return job, message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from jobs.db import Database
 from tests.conftest import Stack
 from tests.integration.test_sign_in import sign_in
 from tests.support.accounts import token_client
+from tests.support.processes import wait_for
 from tests.support.services import postgres_database
 from webapp.commands import upgrade_database
 
@@ -49,7 +51,7 @@ def test_create_user_then_token_then_disable(stack: Stack) -> None:
         stored = session.scalars(select(ApiToken.digest)).all()
     assert token not in stored
 
-    app = stack.app()
+    app = stack.app(token_cache_s=1.0)
     client = token_client(app, token)
     assert client.get("/api/me").get_json() == {"email": email.lower(), "role": "operator", "via": "token:ci"}
 
@@ -59,7 +61,10 @@ def test_create_user_then_token_then_disable(stack: Stack) -> None:
 
     disabled = flask(stack.env, "users", "disable", "--email", email)
     assert disabled.returncode == 0, disabled.stderr
-    assert client.get("/api/me").status_code == 401  # the token died with its user
+    # The token died with its user: a web process that checked it refuses it within TOKEN_CACHE_S.
+    started = time.monotonic()
+    wait_for(lambda: client.get("/api/me").status_code == 401, 10, interval=0.05, what="the token to be refused")
+    assert time.monotonic() - started <= 1.0 + 0.5
     line = next(row for row in flask(stack.env, "users", "list").stdout.splitlines() if row.startswith(email.lower()))
     assert line.split()[1:4] == ["operator", "disabled", "0"]
 

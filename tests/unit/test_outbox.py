@@ -15,7 +15,7 @@ from jobs.celery_app import create_celery
 from jobs.db import Database, utcnow
 from jobs.enqueue import submit_job
 from jobs.models import OutboxMessage
-from jobs.publisher import BrokerUnavailable, OutboxPublisher
+from jobs.publisher import BackgroundPublisher, BrokerUnavailable, OutboxPublisher
 from jobs.relay import OutboxRelay
 
 CLOSED_PORT_BROKER = "amqp://guest:guest@127.0.0.1:1//"
@@ -147,27 +147,28 @@ def test_pending_skips_rows_already_sent(db: Database, publisher: OutboxPublishe
 
 
 class FlakyBroker:
-    """Stands in for the broker connection: the send calls numbered in `failing` (from 0) fail, the others confirm."""
+    """Stands in for the producer: the publishes numbered in `failing` (from 0) fail, the others confirm."""
 
-    def __init__(self, failing: set[int]) -> None:
-        self.failing = failing
+    def __init__(self, failing: set[int] | None = None) -> None:
+        self.failing = failing or set()
         self.calls = 0
         self.published: list[str] = []
+        self.messages: list[dict[str, Any]] = []
 
-    def send_task(self, name: str, args: list[str], **_: Any) -> None:
+    def publish(self, body: Any, **options: Any) -> None:
         self.calls += 1
         if self.calls - 1 in self.failing:
             raise ConnectionResetError("connection reset by peer")
-        self.published.append(args[0])
+        self.published.append(options["headers"]["id"])
+        self.messages.append({"body": body, **options})
 
 
 def use_broker(publisher: OutboxPublisher, broker: FlakyBroker, monkeypatch: pytest.MonkeyPatch) -> None:
     def connect() -> object:
-        publisher._producer = publisher._producer or object()  # type: ignore[assignment]
+        publisher._producer = publisher._producer or broker  # type: ignore[assignment]
         return publisher._producer
 
     monkeypatch.setattr(publisher, "_ensure_producer", connect)
-    monkeypatch.setattr(publisher.celery_app, "send_task", broker.send_task)
 
 
 def test_a_stale_connection_gets_one_fresh_try_before_the_relay_takes_over(
@@ -212,15 +213,15 @@ def test_message_carries_the_job_id_as_task_id_and_argument(
     db: Database, publisher: OutboxPublisher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     message = add_message(db)
-    calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(publisher, "_ensure_producer", lambda: object())
-    monkeypatch.setattr(publisher.celery_app, "send_task", lambda name, **kw: calls.append({"name": name, **kw}))
+    broker = FlakyBroker()
+    use_broker(publisher, broker, monkeypatch)
     assert publisher.publish_after_commit(message) is True
     assert row(db, message.id).sent_at is not None
-    [call] = calls
-    assert call["name"] == "diagnostics.noop" and call["queue"] == "diagnostics"
-    assert call["task_id"] == str(message.job_id) and call["args"] == [str(message.job_id)]
-    assert uuid.UUID(call["task_id"]) == message.job_id
+    [call] = broker.messages
+    assert call["headers"]["task"] == "diagnostics.noop"
+    assert (call["exchange"], call["routing_key"]) == ("jobs", "diagnostics")
+    assert call["headers"]["id"] == str(message.job_id) and call["body"][0] == [str(message.job_id)]
+    assert uuid.UUID(call["headers"]["id"]) == message.job_id and call["delivery_mode"] == 2
 
 
 def test_purge_deletes_only_messages_sent_before_the_retention(db: Database, publisher: OutboxPublisher) -> None:
@@ -234,3 +235,52 @@ def test_purge_deletes_only_messages_sent_before_the_retention(db: Database, pub
     with db.read_session() as session:
         remaining = set(session.scalars(select(OutboxMessage.id)))
     assert remaining == {recent_sent.id, old_unsent.id}
+
+
+def test_the_fast_path_publishes_what_requests_hand_over_in_batches_and_marks_it_sent(
+    db: Database, publisher: OutboxPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = [add_message(db) for _ in range(5)]
+    broker = FlakyBroker()
+    use_broker(publisher, broker, monkeypatch)
+    fast_path = BackgroundPublisher(publisher)
+    try:
+        started = time.monotonic()
+        for message in messages:
+            fast_path.hand_over(message)
+        assert time.monotonic() - started < 0.05  # a request never waits for the broker
+        assert fast_path.wait_idle()
+    finally:
+        fast_path.close()
+    assert broker.published == [str(m.job_id) for m in messages]
+    assert all(row(db, m.id).sent_at is not None for m in messages)
+
+
+def test_the_fast_path_leaves_what_it_cannot_publish_to_the_relay(db: Database, publisher: OutboxPublisher) -> None:
+    message = add_message(db)  # the publisher's broker is a closed port
+    fast_path = BackgroundPublisher(publisher)
+    try:
+        fast_path.hand_over(message)
+        assert fast_path.wait_idle()
+        assert publisher.broker_in_cooldown() is False  # cooldown 0 in this fixture
+    finally:
+        fast_path.close()
+    stored = row(db, message.id)
+    assert stored.sent_at is None and stored.publish_attempts == 0  # the relay's row, untouched
+    assert [m.id for m in OutboxRelay(publisher, grace_s=0).pending()] == [message.id]
+
+
+def test_the_fast_path_does_not_try_a_broker_in_its_outage_cooldown(db: Database) -> None:
+    publisher = make_publisher(db, cooldown_s=60)
+    fast_path = BackgroundPublisher(publisher)
+    try:
+        fast_path.hand_over(add_message(db))
+        assert fast_path.wait_idle()
+        assert publisher.broker_in_cooldown()
+        later = add_message(db)
+        fast_path.hand_over(later)  # dropped at once: the relay publishes it
+        assert fast_path.wait_idle(timeout_s=0.05)
+        assert row(db, later.id).sent_at is None
+    finally:
+        fast_path.close()
+        publisher.close()

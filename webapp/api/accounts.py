@@ -89,6 +89,9 @@ def create_user() -> tuple[Response, int]:
 def disable_user(user_id: int) -> Response:
     with runtime().db.transaction() as session:
         user = directory.disable_user(session, get_user_or_404(session, user_id).email)
+    # After the commit: this process refuses the user's tokens at once (the others within TOKEN_CACHE_S).
+    runtime().tokens.clear()
+    with runtime().db.read_session() as session:
         return jsonify(user_to_dict(session, user))
 
 
