@@ -19,8 +19,6 @@ from bench.peer_celery import make_peer_celery
 
 def create_peer_app() -> Flask:
     celery = make_peer_celery(os.environ["BROKER_URL"], os.environ["PEER_BACKEND"])
-    if hasattr(celery.backend, "session_manager"):
-        celery.backend.session_manager.forked = True  # one engine and pool per process, not one per lookup
     noop = celery.tasks["peer.noop"]
     app = Flask(__name__)
 
@@ -31,7 +29,10 @@ def create_peer_app() -> Flask:
 
     @app.get("/api/jobs/<job_id>")
     def status(job_id: str) -> Response:
-        result = AsyncResult(job_id, app=celery)
+        backend = celery.backend  # one per thread (Celery keeps backends thread-local)
+        if hasattr(backend, "session_manager"):
+            backend.session_manager.forked = True  # its engine and pool kept, not made again for each lookup
+        result = AsyncResult(job_id, app=celery, backend=backend)
         return jsonify({"id": job_id, "state": result.state, "result": result.result})
 
     @app.get("/api/ready")

@@ -10,6 +10,7 @@ from config.settings import Settings
 from jobs.celery_app import create_celery
 from jobs.db import Database
 from jobs.publisher import BackgroundPublisher, OutboxPublisher
+from webapp.submit_limits import SubmitLimits
 from webapp.token_cache import TokenCache
 
 
@@ -21,6 +22,7 @@ class WebRuntime:
     publisher: OutboxPublisher
     fast_path: BackgroundPublisher
     tokens: TokenCache
+    submit_limits: SubmitLimits
 
     @classmethod
     def build(cls, settings: Settings) -> WebRuntime:
@@ -28,7 +30,8 @@ class WebRuntime:
         celery = create_celery(settings)
         publisher = OutboxPublisher(celery, db, outage_cooldown_s=settings.broker_outage_cooldown_s)
         return cls(settings=settings, db=db, celery=celery, publisher=publisher,
-                   fast_path=BackgroundPublisher(publisher), tokens=TokenCache(settings.token_cache_s))
+                   fast_path=BackgroundPublisher(publisher), tokens=TokenCache(settings.token_cache_s),
+                   submit_limits=SubmitLimits(settings))
 
 
 def runtime() -> WebRuntime:

@@ -5,8 +5,8 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from flask import Flask, Response, current_app, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, Response, current_app, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config.settings import Settings
@@ -52,19 +52,40 @@ def apply_upload_limit() -> None:
 
 
 class HttpsAwareSessionInterface(SecureCookieSessionInterface):
-    """Marks the session cookie Secure whenever the request came over HTTPS (directly or via a trusted proxy)."""
+    """The session cookie: Secure whenever the request came over HTTPS (directly or via a trusted proxy), and
+    not read at all for a request with an Authorization header, which that header alone authenticates
+    (webapp.access): a program's API call pays for no cookie parsing or signing."""
+
+    def __init__(self) -> None:
+        self._serializers: dict[str, Any] = {}
 
     def get_cookie_secure(self, app: Flask) -> bool:
         return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
+    def get_signing_serializer(self, app: Flask) -> Any:
+        """Built once per secret key, not on every request."""
+        key = app.secret_key
+        if not key:
+            return None
+        found = self._serializers.get(str(key))
+        if found is None:
+            found = self._serializers[str(key)] = super().get_signing_serializer(app)
+        return found
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if "Authorization" in request.headers:
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def add_security_headers(response: Response) -> Response:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.is_secure:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Cache-Control", "no-store")  # pages show business data
+    present = {name.lower() for name, _value in response.headers}
+    extra = [(name, value) for name, value in SECURITY_HEADERS.items() if name.lower() not in present]
+    if request.is_secure and "strict-transport-security" not in present:
+        extra.append(("Strict-Transport-Security", HSTS))
+    if response.mimetype == "text/html" and "cache-control" not in present:
+        extra.append(("Cache-Control", "no-store"))  # pages show business data
+    response.headers.extend(extra)
     return response
 
 

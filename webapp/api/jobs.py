@@ -20,7 +20,7 @@ from webapp.errors import ApiError
 from webapp.queries import find_jobs, get_job_or_404, parse_job_id
 from webapp.runtime import runtime
 from webapp.schemas.jobs import JobListQuery
-from webapp.serializers import job_document, job_etag, job_to_dict, job_url
+from webapp.serializers import job_document, job_etag, job_to_dict
 from webapp.submit import retry
 
 bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
@@ -51,9 +51,11 @@ def job_response(
 
 def accepted(job: Job) -> Response:
     """202 with the job and where to poll it."""
-    response = job_response(job, 202)
-    response.headers["Location"] = job_url(job.id)
-    return response
+    body = job_to_dict(job)
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = body["links"]["self"]
+    return with_retry_after(response, job)
 
 
 @bp.get("/<job_id>")
