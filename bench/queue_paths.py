@@ -58,7 +58,7 @@ def raw_publish_rate(stack: BenchStack, count: int) -> float:
 
 def relay(stack: BenchStack, rows: int) -> Figure:
     """Path 2: `rows` outbox messages waiting, published by the relay with confirms."""
-    insert_queued_jobs(stack.db, rows, "bench-relay")
+    insert_queued_jobs(stack.db, rows, f"bench-relay-{time.monotonic_ns()}")
     baseline = raw_publish_rate(stack, rows)
     published, seconds = relay_all(stack)
     assert published == rows, (published, rows)

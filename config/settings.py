@@ -67,7 +67,7 @@ class Settings(BaseModel):
     time_limit_grace_s: int = Field(30, ge=1)
 
     relay_poll_interval_s: float = Field(0.5, gt=0)
-    relay_batch_size: int = Field(200, gt=0)
+    relay_batch_size: int = Field(1000, gt=0)
     relay_grace_s: float = Field(2.0, ge=0)
     relay_max_backoff_s: float = Field(30.0, gt=0)
     outbox_retention_h: float = Field(168.0, gt=0)

@@ -1,4 +1,10 @@
-"""The outbox relay: publishes what the fast path left behind, oldest first, backing off while the broker is down."""
+"""The outbox relay: publishes what the fast path left behind, oldest first, backing off while the broker is down.
+
+On PostgreSQL a batch is taken with FOR UPDATE SKIP LOCKED inside a transaction that also marks it
+sent (one statement) once the broker has confirmed it: several relays can run, each on rows no
+other holds, and a relay killed mid-batch leaves its rows unsent for the next one. On SQLite (one
+relay) the batch is read, published, then marked.
+"""
 from __future__ import annotations
 
 import logging
@@ -11,11 +17,19 @@ from sqlalchemy import CursorResult, delete, select
 
 from jobs.db import utcnow
 from jobs.models import OutboxMessage
-from jobs.publisher import BrokerUnavailable, OutboxPublisher
+from jobs.publisher import MARK_SENT, BrokerUnavailable, OutboxPublisher, OutboxRow
 
 log = logging.getLogger("jobs.outbox")
 
 PURGE_INTERVAL_S = 3600.0
+
+CLAIM_BATCH = """
+SELECT id, job_id, task_name, queue FROM outbox_messages
+WHERE sent_at IS NULL AND created_at <= %(cutoff)s
+ORDER BY id LIMIT %(limit)s
+FOR UPDATE SKIP LOCKED"""
+RECORD_FAILURE = """
+UPDATE outbox_messages SET publish_attempts = publish_attempts + 1, last_error = %(error)s WHERE id = %(id)s"""
 
 
 class OutboxRelay:
@@ -39,21 +53,22 @@ class OutboxRelay:
         self.retention_s = retention_s
         self._next_purge = 0.0
 
-    def pending(self) -> list[OutboxMessage]:
+    def pending(self) -> list[OutboxRow]:
         """Unsent messages older than the grace period (younger ones are the fast path's)."""
         cutoff = utcnow() - timedelta(seconds=self.grace_s)
-        with self.publisher.db.read_session() as session:
-            return list(
-                session.scalars(
-                    select(OutboxMessage)
-                    .where(OutboxMessage.sent_at.is_(None), OutboxMessage.created_at <= cutoff)
-                    .order_by(OutboxMessage.id)
-                    .limit(self.batch_size)
-                )
-            )
+        with self.publisher.db.reader() as connection:
+            rows = connection.execute(
+                select(OutboxMessage.id, OutboxMessage.job_id, OutboxMessage.task_name, OutboxMessage.queue)
+                .where(OutboxMessage.sent_at.is_(None), OutboxMessage.created_at <= cutoff)
+                .order_by(OutboxMessage.id)
+                .limit(self.batch_size)
+            ).all()
+        return [OutboxRow(*row) for row in rows]
 
     def run_once(self) -> int:
         """Publish one batch; return how many were sent. Raises BrokerUnavailable."""
+        if self.publisher.db.is_postgresql:
+            return self._run_once_locked()
         batch = self.pending()
         if not batch:
             return 0
@@ -64,6 +79,28 @@ class OutboxRelay:
             self._record_failure(exc.failed_id if exc.failed_id is not None else batch[0].id, str(exc))
             raise
         self.publisher.mark_sent(sent)
+        log.info("relay published=%d oldest_outbox_id=%s", len(sent), batch[0].id)
+        return len(sent)
+
+    def _run_once_locked(self) -> int:
+        """A batch no other relay holds, published and marked sent in one transaction (PostgreSQL)."""
+        cutoff = utcnow() - timedelta(seconds=self.grace_s)
+        failure: BrokerUnavailable | None = None
+        with self.publisher.db.hot() as hot, hot.transaction():
+            batch = [OutboxRow(*row) for row in hot.execute(
+                CLAIM_BATCH, {"cutoff": cutoff, "limit": self.batch_size}).fetchall()]
+            if not batch:
+                return 0
+            try:
+                sent = self.publisher.publish(batch)
+            except BrokerUnavailable as exc:
+                failure, sent = exc, exc.sent  # what the broker confirmed must not be published again
+                hot.execute(RECORD_FAILURE, {"id": exc.failed_id if exc.failed_id is not None else batch[0].id,
+                                             "error": str(exc)[:2000]})
+            if sent:
+                hot.execute(MARK_SENT, {"now": utcnow(), "ids": sent})
+        if failure is not None:
+            raise failure
         log.info("relay published=%d oldest_outbox_id=%s", len(sent), batch[0].id)
         return len(sent)
 

@@ -284,3 +284,12 @@ def test_the_fast_path_does_not_try_a_broker_in_its_outage_cooldown(db: Database
     finally:
         fast_path.close()
         publisher.close()
+
+
+def test_a_task_message_is_celerys_own_with_the_jobs_id(publisher: OutboxPublisher) -> None:
+    for name in ("diagnostics.noop", "invoice.create"):
+        publisher.task_message(name, str(uuid.uuid4()))  # the template of the name
+        job_id = str(uuid.uuid4())
+        ours = publisher.task_message(name, job_id)
+        celerys = publisher.celery_app.amqp.as_task_v2(job_id, name, args=[job_id])
+        assert ours == (celerys.headers, celerys.properties, celerys.body)
