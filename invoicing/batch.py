@@ -43,7 +43,7 @@ def invoice_customer_orders(ctx: JobContext) -> dict[str, Any]:
     start, end = _period(ctx.params)
     email, currency = ctx.params["customer_email"], ctx.params["currency"]
     with ctx.transaction() as session:
-        ctx.checkpoint(0, 2, f"billing the orders of {email}", session=session)
+        ctx.checkpoint(0, 1, f"billing the orders of {email}", session=session)
         invoice = invoice_for_job(session, ctx.job_id)
         if invoice is None:
             orders = _lock_orders(session, email, currency, start, end)
@@ -56,9 +56,8 @@ def invoice_customer_orders(ctx: JobContext) -> dict[str, Any]:
                                      notes=f"Orders from {start.isoformat()} to {end.isoformat()}")
             invoice = store_invoice(session, ctx.job_id, request, options)
             _link_orders(session, invoice, orders)
-        ctx.checkpoint(1, 2, f"rendering the PDF of {invoice.number}", session=session)
-    finish_invoice(ctx, invoice, options, send_email=bool(ctx.params.get("send_email", True)), step=(2, 2))
-    return {"invoices": 1, **invoice_result(invoice)}
+    return finish_invoice(ctx, invoice, options, send_email=bool(ctx.params.get("send_email", True)),
+                          result={"invoices": 1, **invoice_result(invoice)})
 
 
 @job_kind("invoice.batch", queue=INVOICES)

@@ -56,6 +56,8 @@ class JobContext:
     params: dict[str, Any] = field(default_factory=dict)
     # Publishes the outbox messages of jobs this job started, after their commit (the relay is the fallback).
     publish: Callable[[Sequence[OutboxMessage]], object] = _publish_nothing
+    # Set by complete(): the job's outcome was committed with its last writes; the worker writes no other.
+    completed: bool = False
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -78,6 +80,17 @@ class JobContext:
         """Store progress (a checkpoint); raise JobCancelled if a cancel was requested."""
         if self.checkpoint(done, total, message, session=session):
             raise JobCancelled(f"cancel requested; stopped at {done}" + (f" of {total}" if total else ""))
+
+    def complete(self, session: Session, result: dict[str, Any], message: str | None = None) -> dict[str, Any]:
+        """End the job as succeeded in `session`'s transaction, with the job's last writes: one commit for both,
+        and `message` as its last progress message.
+
+        Fenced like any outcome (AttemptSuperseded rolls the transaction back). Return `result` from the
+        job function afterwards; the worker then records nothing more.
+        """
+        lifecycle.succeed(session, self.job_id, self.attempt, result, final_message=message)
+        self.completed = True
+        return result
 
     def submit_once(self, session: Session, kind: JobKind, params: dict[str, Any], *, key: str) -> Job:
         """Start a follow-up job once: a redelivered attempt finds the job that `key` names instead of a second."""

@@ -48,7 +48,8 @@ def _finish_sql(outcome: Outcome) -> str:
     sources = ", ".join(f"'{state.value}'" for state in outcome.sources)
     extra = ", finished_at = %(now)s" if outcome.state.finished else ""
     if outcome is SUCCEEDED:
-        extra += ", result = %(result)s, progress_done = coalesce(progress_total, progress_done)"
+        extra += (", result = %(result)s, progress_done = coalesce(progress_total, progress_done)"
+                  ", progress_message = coalesce(%(final_message)s, progress_message)")
     no_parent = " AND parent_id IS NULL" if outcome.state.finished else ""
     # EXISTS on the CTE, not `job_id IN (SELECT id FROM done)`: the planner cannot size a CTE and scans
     # every attempt for the IN; the key keeps the close on the primary key.
@@ -159,5 +160,5 @@ def finish(connection: Connection[Any], job_id: Any, attempt: int, outcome: Outc
            result: Mapping[str, Any] | None = None, error: Mapping[str, Any] | None = None) -> JobRow | None:
     row = connection.execute(FINISH[outcome], {
         "now": utcnow(), "key": job_id, "attempt": attempt, "result": _json(result), "error": _json(error),
-        "attempt_error": _json(error if outcome is not SUCCEEDED else None)}).fetchone()
+        "attempt_error": _json(error if outcome is not SUCCEEDED else None), "final_message": None}).fetchone()
     return None if row is None else _job_row(row)

@@ -312,23 +312,29 @@ def record_progress(
 
 
 def _finished_fast(session: Session, job_id: uuid.UUID | str, attempt: int, outcome: transitions.Outcome, *,
-                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> bool:
+                   result: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
+                   final_message: str | None = None) -> bool:
     """The attempt ended in one statement (the common case); False leaves it to the general path."""
-    row = transitions.finish(session, _as_uuid(job_id), attempt, outcome, result=result, error=error)
+    row = transitions.finish(session, _as_uuid(job_id), attempt, outcome, result=result, error=error,
+                             final_message=final_message)
     if row is None:
         return False
     log_state_change(row)
     return True
 
 
-def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dict[str, Any]) -> None:
-    if _finished_fast(session, job_id, attempt, transitions.SUCCEEDED, result=result):
+def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dict[str, Any], *,
+            final_message: str | None = None) -> None:
+    """The attempt succeeded: the job's result, its progress at its total (and `final_message`, if given)."""
+    if _finished_fast(session, job_id, attempt, transitions.SUCCEEDED, result=result, final_message=final_message):
         return
     job = _load_current(session, job_id, attempt)
     job.result = result
     job.error = None
     if job.progress_total is not None:
         job.progress_done = job.progress_total
+    if final_message is not None:
+        job.progress_message = final_message
     _close_attempt(session, job, AttemptOutcome.SUCCEEDED)
     _move(job, JobState.SUCCEEDED)
     log_state_change(job)

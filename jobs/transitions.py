@@ -174,6 +174,8 @@ def _finish_statements(outcome: Outcome, with_result: bool) -> tuple[Any, Any, A
     if with_result:
         values["result"] = bindparam("job_result", type_=JOBS.c.result.type)
         values["progress_done"] = func.coalesce(JOBS.c.progress_total, JOBS.c.progress_done)
+        values["progress_message"] = func.coalesce(bindparam("final_message", type_=JOBS.c.progress_message.type),
+                                                   JOBS.c.progress_message)
     guard = [JOBS.c.id == bindparam("key"), JOBS.c.attempts == bindparam("attempt"),
              JOBS.c.state.in_([state.value for state in outcome.sources])]
     if finished:
@@ -202,16 +204,18 @@ _STATEMENTS = {(outcome, with_result): _finish_statements(outcome, with_result)
 
 
 def finish(target: Session | Connection, job_id: Any, attempt: int, outcome: Outcome, *,
-           result: Mapping[str, Any] | None = None, error: Mapping[str, Any] | None = None) -> JobRow | None:
+           result: Mapping[str, Any] | None = None, error: Mapping[str, Any] | None = None,
+           final_message: str | None = None) -> JobRow | None:
     """End the current attempt with `outcome` in one statement; None if the guard does not hold.
 
     The guard is the fencing (the attempt number), the states the move may start from, and, for a
-    final state, a job without a parent.
+    final state, a job without a parent. A success may leave a last progress message.
     """
     connection = connection_of(target)
     job_update, close, both = _STATEMENTS[(outcome, outcome is SUCCEEDED)]
     values = {"key": job_id, "attempt": attempt, "now": utcnow(), "job_error": error,
-              "attempt_error": error if outcome is not SUCCEEDED else None, "job_result": result}
+              "attempt_error": error if outcome is not SUCCEEDED else None, "job_result": result,
+              "final_message": final_message}
     if _is_postgresql(connection):
         row = connection.execute(both, values).first()
     else:

@@ -99,7 +99,8 @@ class JobTask(Task):
             log.exception("job_id=%s attempt=%s failed", job_id, attempt)
             self._fail(job_id, attempt, error_info(exc))
         else:
-            lifecycle.end_attempt(db, job_id, attempt, transitions.SUCCEEDED, result=result)
+            if not context.completed:  # a job that completed itself committed its outcome already
+                lifecycle.end_attempt(db, job_id, attempt, transitions.SUCCEEDED, result=result)
 
     def _wait_for_database(
         self, job_id: str, exc: OperationalError, *, takeover: bool, db_waits: int, lost: bool
