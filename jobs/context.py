@@ -22,7 +22,7 @@ from jobs.audit import Actor
 from jobs.db import Database, utcnow
 from jobs.enqueue import submit_job
 from jobs.kinds import JobKind
-from jobs.models import Job, OutboxMessage
+from jobs.models import AnyJob, Job, OutboxRow, SubmittedJob
 
 _OUTBOX = "job_context_outbox"  # session.info key: messages to publish after the commit
 
@@ -43,7 +43,7 @@ class WaitForChildren(Exception):
     """Raised by a job that has started child jobs: it stays `running` until the last child finishes."""
 
 
-def _publish_nothing(_messages: Sequence[OutboxMessage]) -> object:
+def _publish_nothing(_messages: Sequence[OutboxRow]) -> object:
     return None
 
 
@@ -55,7 +55,7 @@ class JobContext:
     settings: Settings
     params: dict[str, Any] = field(default_factory=dict)
     # Publishes the outbox messages of jobs this job started, after their commit (the relay is the fallback).
-    publish: Callable[[Sequence[OutboxMessage]], object] = _publish_nothing
+    publish: Callable[[Sequence[OutboxRow]], object] = _publish_nothing
     # Set by complete(): the job's outcome was committed with its last writes; the worker writes no other.
     completed: bool = False
 
@@ -64,7 +64,7 @@ class JobContext:
         """A transaction for the job's writes; the jobs it starts are published after it commits."""
         with self.db.transaction() as session:
             yield session
-            messages: list[OutboxMessage] = session.info.pop(_OUTBOX, [])
+            messages: list[OutboxRow] = session.info.pop(_OUTBOX, [])
         if messages:
             self.publish(messages)
 
@@ -92,7 +92,7 @@ class JobContext:
         self.completed = True
         return result
 
-    def submit_once(self, session: Session, kind: JobKind, params: dict[str, Any], *, key: str) -> Job:
+    def submit_once(self, session: Session, kind: JobKind, params: dict[str, Any], *, key: str) -> AnyJob:
         """Start a follow-up job once: a redelivered attempt finds the job that `key` names instead of a second."""
         job, message = idempotency.submit_once(session, kind, params, key=key, wait=True)
         if message is not None:
@@ -103,7 +103,8 @@ class JobContext:
         """Whether an earlier attempt of this job started its children already."""
         return session.scalar(select(Job.id).where(Job.parent_id == self.job_id).limit(1)) is not None
 
-    def start_children(self, session: Session, kind: JobKind, params: Sequence[dict[str, Any]]) -> list[Job]:
+    def start_children(self, session: Session, kind: JobKind,
+                       params: Sequence[dict[str, Any]]) -> list[SubmittedJob]:
         """Start one child job per params, submitted by this job's submitter; this job then waits for them.
 
         The parent counts its children as progress; the last child to finish ends it (jobs.lifecycle).

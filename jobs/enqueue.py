@@ -1,7 +1,7 @@
 """Writing jobs: a Job, its outbox message and its `submitted` audit entry, in the caller's transaction.
 
 The three rows are written with SQLAlchemy Core (no unit of work: the ORM's flush was most of a
-submit's CPU); the Job and OutboxMessage returned are value objects holding what was written, not
+submit's CPU); what is returned are values holding what was written (SubmittedJob, OutboxRow), not
 objects of the session. On PostgreSQL, a submit that is a transaction by itself (a web request
 without an Idempotency-Key) is one statement on the thread's own connection (jobs.hot_sql.SUBMIT).
 """
@@ -17,7 +17,7 @@ from jobs import audit, hot_sql, lifecycle
 from jobs.audit import Actor, AuditAction
 from jobs.db import Database, utcnow
 from jobs.kinds import JobKind, UnknownJobKind, as_kind
-from jobs.models import Job, JobAuditEntry, OutboxMessage
+from jobs.models import Job, JobAuditEntry, OutboxMessage, OutboxRow, SubmittedJob
 from jobs.states import JobState
 
 __all__ = ["UnknownJobKind", "retry_job", "submit_alone", "submit_job"]
@@ -50,12 +50,10 @@ def new_job_values(kind: JobKind | str, params: dict[str, Any], *, idempotency_k
     }
 
 
-def _written(values: dict[str, Any], outbox_id: int) -> tuple[Job, OutboxMessage]:
-    job = Job(**values)
-    message = OutboxMessage(id=outbox_id, job_id=values["id"], task_name=values["kind"], queue=values["queue"],
-                            created_at=values["created_at"], sent_at=None, publish_attempts=0, last_error=None)
+def _written(values: dict[str, Any], outbox_id: int) -> tuple[SubmittedJob, OutboxRow]:
+    job = SubmittedJob(**values)
     lifecycle.log_state_change(job)
-    return job, message
+    return job, OutboxRow(outbox_id, values["id"], values["kind"], values["queue"])
 
 
 def submit_job(
@@ -67,7 +65,7 @@ def submit_job(
     actor: Actor | None = None,
     job_id: uuid.UUID | None = None,
     parent_id: uuid.UUID | None = None,
-) -> tuple[Job, OutboxMessage]:
+) -> tuple[SubmittedJob, OutboxRow]:
     """Add a queued job, its outbox message and who submitted it; publish the message after the commit."""
     values = new_job_values(kind, params, idempotency_key=idempotency_key, actor=actor, job_id=job_id,
                             parent_id=parent_id)
@@ -84,7 +82,7 @@ def submit_job(
 
 
 def submit_alone(db: Database, kind: JobKind | str, params: dict[str, Any], *, actor: Actor | None = None,
-                 job_id: uuid.UUID | None = None) -> tuple[Job, OutboxMessage]:
+                 job_id: uuid.UUID | None = None) -> tuple[SubmittedJob, OutboxRow]:
     """submit_job as a transaction of its own, in the fewest round trips: one statement on PostgreSQL."""
     if not db.is_postgresql:
         with db.statement() as connection:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from jobs.audit import Actor
 from jobs.enqueue import submit_job
 from jobs.kinds import JobKind, as_kind
-from jobs.models import Job, OutboxMessage
+from jobs.models import AnyJob, Job, OutboxRow
 
 MAX_KEY_LENGTH = 200
 
@@ -45,7 +45,7 @@ def submit_once(
     actor: Actor | None = None,
     job_id: uuid.UUID | None = None,
     wait: bool = False,
-) -> tuple[Job, OutboxMessage | None]:
+) -> tuple[AnyJob, OutboxRow | None]:
     """The job for this key: new (with its outbox message), or the one an identical earlier request made.
 
     `wait` waits for a concurrent transaction holding the key instead of raising KeyInFlight.

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Union
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import JSONB
@@ -91,6 +92,46 @@ class JobAuditEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     job: Mapped[Job] = relationship(back_populates="audit_trail")
+
+
+@dataclass(frozen=True, slots=True)
+class SubmittedJob:
+    """A job as it was just written (jobs.enqueue): a value holding its columns, not an object of a session."""
+
+    id: uuid.UUID
+    kind: str
+    state: str
+    queue: str
+    params: dict[str, Any]
+    progress_done: int
+    progress_total: int | None
+    progress_message: str | None
+    attempts: int
+    worker_lost: int
+    cancel_requested: bool
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    idempotency_key: str | None
+    submitted_by: str | None
+    parent_id: uuid.UUID | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+# A job read from the database or one just written: what callers of submit_job may get back.
+AnyJob = Union["Job", SubmittedJob]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """What publishing needs of an outbox row (a value)."""
+
+    id: int
+    job_id: uuid.UUID
+    task_name: str
+    queue: str
 
 
 class OutboxMessage(Base):

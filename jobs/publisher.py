@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from amqp.exceptions import MessageNacked
@@ -29,7 +28,7 @@ TEMPLATE_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class OutboxItem(Protocol):
-    """What publishing needs of an outbox row: an OutboxMessage, or a row read by the relay."""
+    """What publishing needs of an outbox row: an OutboxMessage, or an OutboxRow."""
 
     @property
     def id(self) -> int: ...
@@ -39,14 +38,6 @@ class OutboxItem(Protocol):
     def task_name(self) -> str: ...
     @property
     def queue(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class OutboxRow:
-    id: int
-    job_id: uuid.UUID
-    task_name: str
-    queue: str
 
 
 class BrokerUnavailable(RuntimeError):
@@ -187,7 +178,7 @@ class OutboxPublisher:
         with self.db.statement() as connection:
             connection.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(sent_at=utcnow()))
 
-    def publish_after_commit(self, message: OutboxMessage) -> bool:
+    def publish_after_commit(self, message: OutboxItem) -> bool:
         """The request's fast path: publish now if the broker is up, else leave the row for the relay."""
         if self.broker_in_cooldown():
             return False
@@ -231,14 +222,14 @@ class BackgroundPublisher:
         self.publisher = publisher
         self.batch_size = batch_size
         self.max_waiting = max_waiting
-        self._waiting: queue.SimpleQueue[OutboxMessage | None] = queue.SimpleQueue()
+        self._waiting: queue.SimpleQueue[OutboxItem | None] = queue.SimpleQueue()
         self._outstanding = 0  # handed over and not yet published or given up
         self._count_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
         self._start_lock = threading.Lock()
 
-    def hand_over(self, message: OutboxMessage) -> None:
+    def hand_over(self, message: OutboxItem) -> None:
         """Publish `message` soon, off the request's thread; never blocks, never raises."""
         if self.publisher.broker_in_cooldown():
             return
@@ -263,7 +254,7 @@ class BackgroundPublisher:
                 self._thread = threading.Thread(target=self._run, name="outbox-fast-path", daemon=True)
                 self._thread.start()
 
-    def _take_batch(self) -> list[OutboxMessage] | None:
+    def _take_batch(self) -> list[OutboxItem] | None:
         first = self._waiting.get()
         if first is None:
             return None
@@ -289,7 +280,7 @@ class BackgroundPublisher:
                 with self._count_lock:
                     self._outstanding -= len(batch)
 
-    def _publish(self, batch: list[OutboxMessage]) -> None:
+    def _publish(self, batch: list[OutboxItem]) -> None:
         if self.publisher.broker_in_cooldown():
             return
         try:

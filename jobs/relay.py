@@ -16,8 +16,8 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, select
 
 from jobs.db import utcnow
-from jobs.models import OutboxMessage
-from jobs.publisher import MARK_SENT, BrokerUnavailable, OutboxPublisher, OutboxRow
+from jobs.models import OutboxMessage, OutboxRow
+from jobs.publisher import MARK_SENT, BrokerUnavailable, OutboxPublisher
 
 log = logging.getLogger("jobs.outbox")
 

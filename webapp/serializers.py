@@ -15,7 +15,7 @@ from invoicing.batch import invoice_customer_orders
 from invoicing.issue import issue_invoice
 from invoicing.models import Invoice
 from jobs.hot_sql import JOB_COLUMNS
-from jobs.models import Job, JobAttempt, JobAuditEntry
+from jobs.models import AnyJob, JobAttempt, JobAuditEntry
 
 ETAG_COLUMNS = ("id", "state", "updated_at", "attempts", "progress_done")
 
@@ -89,12 +89,12 @@ def job_document(job: Mapping[str, Any], attempt_history: list[dict[str, Any]] |
     return body
 
 
-def job_columns(job: Job) -> dict[str, Any]:
+def job_columns(job: AnyJob) -> dict[str, Any]:
     return {name: getattr(job, name) for name in JOB_COLUMNS}
 
 
 def job_to_dict(
-    job: Job, *, attempts: list[JobAttempt] | None = None, audit_trail: list[JobAuditEntry] | None = None
+    job: AnyJob, *, attempts: list[JobAttempt] | None = None, audit_trail: list[JobAuditEntry] | None = None
 ) -> dict[str, Any]:
     history = None if attempts is None else [
         {"number": attempt.number, "outcome": attempt.outcome, "worker": attempt.worker, "error": attempt.error,

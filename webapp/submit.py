@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 from jobs import idempotency
 from jobs.enqueue import retry_job, submit_alone, submit_job
 from jobs.kinds import JobKind
-from jobs.models import Job, OutboxMessage
+from jobs.models import AnyJob, Job, OutboxRow
+from jobs.publisher import OutboxItem
 from jobs.states import JobState
 from webapp.access import current_actor, current_identity
 from webapp.errors import ApiError
@@ -30,7 +31,7 @@ from webapp.runtime import runtime
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 # Writes something beside a newly accepted job, in its transaction.
-AlongsideJob = Callable[[Session, Job], None]
+AlongsideJob = Callable[[Session, AnyJob], None]
 
 
 def idempotency_key() -> str | None:
@@ -46,17 +47,18 @@ def idempotency_key() -> str | None:
 
 
 def submit(kind: JobKind, params: dict[str, Any], *, job_id: uuid.UUID | None = None,
-           alongside: AlongsideJob | None = None) -> tuple[Job, bool]:
+           alongside: AlongsideJob | None = None) -> tuple[AnyJob, bool]:
     """Accept a job for the current caller; (the job, whether it is new rather than an Idempotency-Key replay)."""
     key = idempotency_key()
     actor = current_actor()
     if key is None and alongside is None:
-        job, alone = submit_alone(runtime().db, kind, params, actor=actor, job_id=job_id)
+        written, alone = submit_alone(runtime().db, kind, params, actor=actor, job_id=job_id)
         runtime().fast_path.hand_over(alone)
-        return job, True
+        return written, True
 
-    def write(session: Session) -> tuple[Job, OutboxMessage | None]:
-        message: OutboxMessage | None
+    def write(session: Session) -> tuple[AnyJob, OutboxItem | None]:
+        job: AnyJob
+        message: OutboxRow | None
         if key is None:
             job, message = submit_job(session, kind, params, actor=actor, job_id=job_id)
         else:
@@ -67,29 +69,33 @@ def submit(kind: JobKind, params: dict[str, Any], *, job_id: uuid.UUID | None = 
         return job, message
 
     try:
-        job, accepted = _accept(write)
+        accepted_job, accepted = _accept(write)
     except idempotency.KeyInFlight:
         raise ApiError(409, "a request with this Idempotency-Key is still being accepted; retry shortly",
                        headers={"Retry-After": "1"}) from None
     except idempotency.KeyReused:
         raise ApiError(422, "invalid request", [{"field": IDEMPOTENCY_HEADER,
                                                  "reason": "already used with a different request body"}]) from None
-    return job, accepted is not None
+    return accepted_job, accepted is not None
 
 
 def retry(job_id: str) -> Job:
     """Queue a failed job again as a new attempt (409 otherwise); for the API and the job page."""
 
-    def write(session: Session) -> tuple[Job, OutboxMessage | None]:
+    found: list[Job] = []
+
+    def write(session: Session) -> tuple[AnyJob, OutboxItem | None]:
         job = get_job_or_404(session, job_id, for_update=True)
         if job.state != JobState.FAILED:
             raise ApiError(409, f"job is {job.state}; only failed jobs can be retried")
+        found.append(job)
         return job, retry_job(session, job, current_actor())
 
-    return _accept(write)[0]
+    _accept(write)
+    return found[0]
 
 
-def _accept(write: Callable[[Session], tuple[Job, OutboxMessage | None]]) -> tuple[Job, OutboxMessage | None]:
+def _accept(write: Callable[[Session], tuple[AnyJob, OutboxItem | None]]) -> tuple[AnyJob, OutboxItem | None]:
     rt = runtime()
     with rt.db.transaction() as session:
         job, message = write(session)

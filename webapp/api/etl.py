@@ -13,7 +13,7 @@ from etl.importer import import_csv, summary
 from etl.models import ImportRun
 from etl.storage import errors_path
 from etl.submit import UploadRejected, check_dataset, import_params, record_import, stage_upload
-from jobs.models import Job
+from jobs.models import AnyJob, Job
 from webapp.access import requires
 from webapp.api.jobs import accepted
 from webapp.errors import ApiError
@@ -31,7 +31,7 @@ def rejected(error: UploadRejected) -> ApiError:
     return ApiError(422, "the upload cannot be imported", [{"field": error.field, "reason": error.reason}])
 
 
-def accept_upload(dataset_field: str | None, upload: Any) -> Job:
+def accept_upload(dataset_field: str | None, upload: Any) -> AnyJob:
     """Check the form, store the file, write the job; UploadRejected naming the field at fault."""
     dataset = check_dataset(dataset_field)
     if upload is None or not upload.filename:

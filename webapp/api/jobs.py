@@ -12,7 +12,7 @@ from accounts.roles import Role
 from jobs import audit, hot_sql, lifecycle
 from jobs.audit import AuditAction
 from jobs.db import Database
-from jobs.models import Job, JobAttempt, JobAuditEntry
+from jobs.models import AnyJob, Job, JobAttempt, JobAuditEntry
 from jobs.states import JobState
 from webapp.access import current_actor, requires
 from webapp.api.requests import query_args
@@ -28,7 +28,7 @@ bp = Blueprint("jobs_api", __name__, url_prefix="/api/jobs")
 RETRY_AFTER_S = {JobState.QUEUED: 2, JobState.RUNNING: 1, JobState.RETRYING: 2}
 
 
-def with_retry_after(response: Response, job: Job | Mapping[str, Any]) -> Response:
+def with_retry_after(response: Response, job: AnyJob | Mapping[str, Any]) -> Response:
     """Tell a polling client how long to wait while the job is unfinished."""
     state = job["state"] if isinstance(job, Mapping) else job.state
     retry_after = RETRY_AFTER_S.get(JobState(state))
@@ -49,7 +49,7 @@ def job_response(
     return with_retry_after(response, job)
 
 
-def accepted(job: Job) -> Response:
+def accepted(job: AnyJob) -> Response:
     """202 with the job and where to poll it."""
     body = job_to_dict(job)
     response = jsonify(body)
