@@ -1,5 +1,5 @@
-"""The web's hot paths under wrk: submit (beside bare Celery `delay()`), status (beside a bare Flask
-endpoint), and submit -> running latency with idle workers."""
+"""The web's hot paths under wrk, beside the peers' views and the bare limits, repeated: submit, status
+(full and 304), and submit -> running latency with idle workers."""
 from __future__ import annotations
 
 import http.client
@@ -7,46 +7,26 @@ import json
 import statistics
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
 from bench.bare_worker import BARE_QUEUE, make_bare_celery
-from bench.http_load import gunicorn, random_get_script, run_wrk, submit_script
+from bench.compare import Comparison
+from bench.http_load import gunicorn, random_get_script, submit_script
+from bench.peers import load, peer_web, peers_of, seed_results
 from bench.seed import count_jobs, insert_finished_jobs, write_ids_and_etags
 from bench.stack import BenchStack
 from jobs.models import Job
 from tests.support.processes import CeleryWorker, wait_for
 
 SUBMIT_BODY = json.dumps({"seconds": 0.0})
+STATUS_TAG = "bench-status"
 
 
-@dataclass
-class Figure:
-    """One measured path beside its baseline."""
-
-    path: str
-    figure: float
-    unit: str
-    baseline: float | None
-    baseline_label: str
-    target: str
-    notes: str = ""
-    p50_ms: float | None = None
-    p99_ms: float | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.figure / self.baseline if self.baseline else None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ratio": self.ratio}
-
-
-def bare_delay_rate(broker_url: str, seconds: float) -> tuple[float, int]:
-    """Bare Celery `delay()` with publisher confirms from one process: (calls/s, calls)."""
+def bare_delay_rate(broker_url: str, seconds: float) -> float:
+    """Bare Celery `delay()` with publisher confirms from one process, no web server: calls/s."""
     app = make_bare_celery(broker_url)
     task = app.tasks["bare.noop"]
     with app.connection_for_write() as connection:
@@ -59,33 +39,11 @@ def bare_delay_rate(broker_url: str, seconds: float) -> tuple[float, int]:
     elapsed = time.perf_counter() - started
     with app.connection_for_write() as connection:
         BARE_QUEUE(connection.default_channel).purge()
-    return count / elapsed, count
+    return count / elapsed
 
 
-def submit_and_complete(stack: BenchStack, base: str, scratch: Path, seconds: float) -> tuple[Figure, dict[str, int]]:
-    """wrk POSTs no-op sleep jobs for `seconds`; then a worker runs them all and they are counted."""
-    script = submit_script(scratch / "submit.lua", stack.token, SUBMIT_BODY)
-    run_wrk(base + "/api/diagnostics/sleep", script, 2)  # warm-up: connections, pools, code paths
-    result = run_wrk(base + "/api/diagnostics/sleep", script, seconds)
-    accepted = sum(count_jobs(stack.db, kind="diagnostics.sleep").values())
-    worker = CeleryWorker(stack.env, stack.log_dir, queues="diagnostics", concurrency=2).start()
-    try:
-        wait_for(lambda: set(count_jobs(stack.db, kind="diagnostics.sleep")) == {"succeeded"},
-                 max(120.0, accepted / 20), interval=0.5, what="every accepted job to finish")
-    finally:
-        worker.stop()
-    states = count_jobs(stack.db, kind="diagnostics.sleep")  # again: requests in flight when wrk stopped count too
-    figure = Figure("1. Submit: POST /api/diagnostics/sleep (0 s), 16 clients", result.rps, "jobs/s", None,
-                    "bare Celery delay() with confirms, one process", ">= 1.0x, p99 <= 50 ms",
-                    p50_ms=result.p50_ms, p99_ms=result.p99_ms,
-                    notes=f"{result.requests} answered in the timed run ({result.non_2xx_3xx} non-2xx, "
-                          f"{result.socket_errors} socket errors); {sum(states.values())} jobs accepted in all "
-                          f"with the 2 s warm-up, {states.get('succeeded', 0)} of them succeeded")
-    return figure, states
-
-
-def submit_latency(stack: BenchStack, base: str, jobs: int) -> Figure:
-    """Submit one job at a time to idle workers; started_at - created_at of each."""
+def submit_latency(stack: BenchStack, base: str, jobs: int) -> dict[str, float]:
+    """Submit one job at a time to idle workers: created_at (the request) to started_at (the worker), in ms."""
     host, port = base.removeprefix("http://").split(":")
     worker = CeleryWorker(stack.env, stack.log_dir, queues="diagnostics", concurrency=2).start()
     ids = []
@@ -112,53 +70,57 @@ def submit_latency(stack: BenchStack, base: str, jobs: int) -> Figure:
     finally:
         worker.stop()
     latencies = sorted((r.started_at - r.created_at).total_seconds() * 1000 for r in rows)  # type: ignore[union-attr]
-    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
-    return Figure("5. Latency: submit -> running, idle workers", statistics.median(latencies), "ms p50", None,
-                  "", "p50 <= 50 ms", p50_ms=statistics.median(latencies), p99_ms=p99,
-                  notes=f"{jobs} jobs submitted one at a time; created_at (request) to started_at (worker)")
+    return {"jobs": jobs, "p50_ms": statistics.median(latencies),
+            "p99_ms": latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]}
 
 
-def status(stack: BenchStack, base: str, scratch: Path, seconds: float,
-           jobs: int) -> list[Figure]:
-    """GET /api/jobs/<random id> among `jobs` finished jobs, with and without If-None-Match."""
-    insert_finished_jobs(stack.db, jobs, "bench-status")
-    ids = write_ids_and_etags(stack.db, "bench-status", scratch / "status-ids.txt")
-    plain = random_get_script(scratch / "status.lua", stack.token, "/api/jobs/", ids, with_etag=False)
-    cached = random_get_script(scratch / "status-304.lua", stack.token, "/api/jobs/", ids, with_etag=True)
-    run_wrk(base + "/", plain, 2)
-    ours = run_wrk(base + "/", plain, seconds)
-    ours_304 = run_wrk(base + "/", cached, seconds)
-    return [
-        Figure(f"4. Status: GET /api/jobs/<id>, random among {jobs:,}", ours.rps, "req/s", None,
-               "bare Flask JSON endpoint, same gunicorn config", ">= 0.6x, p99 <= 20 ms",
-               p50_ms=ours.p50_ms, p99_ms=ours.p99_ms, notes=f"{ours.non_2xx_3xx} non-2xx/3xx"),
-        Figure("4. Status with If-None-Match (304)", ours_304.rps, "req/s", None,
-               "bare Flask JSON endpoint, same gunicorn config", ">= 0.8x",
-               p50_ms=ours_304.p50_ms, p99_ms=ours_304.p99_ms, notes=f"{ours_304.non_2xx_3xx} non-2xx/3xx"),
-    ]
-
-
-def bare_status(env: dict[str, str], log_dir: Path, scratch: Path, seconds: float) -> tuple[float, float, float]:
-    """The bare Flask endpoint under the same gunicorn config: (req/s, p50 ms, p99 ms)."""
-    ids = scratch / "status-ids.txt"
-    script = random_get_script(scratch / "bare.lua", None, "/api/jobs/", ids, with_etag=False)
-    with gunicorn(env, "bench.bare_flask:create_bare_app()", log_dir, ready_path="/api/jobs/ready") as bare:
-        run_wrk(bare + "/", script, 2)
-        result = run_wrk(bare + "/", script, seconds)
-    return result.rps, result.p50_ms, result.p99_ms
-
-
-def run_web_paths(stack: BenchStack, scratch: Path, seconds: float, status_jobs: int,
-                  latency_jobs: int) -> list[Figure]:
-    """Paths 1, 4 and 5 on one PostgreSQL stack behind gunicorn."""
-    baseline_rate, _ = bare_delay_rate(stack.broker_url, 5)
+def run_web_paths(stack: BenchStack, scratch: Path, seconds: float, status_jobs: int, latency_jobs: int,
+                  repetitions: int) -> tuple[list[Comparison], dict[str, Any]]:
+    """Submit, status and 304 on one PostgreSQL stack, each side under the same gunicorn config."""
+    insert_finished_jobs(stack.db, status_jobs, STATUS_TAG)
+    ids = write_ids_and_etags(stack.db, STATUS_TAG, scratch / "status-ids.txt")
+    peers = peers_of(stack)
+    for peer in peers:
+        seed_results(stack, peer, STATUS_TAG)
+    status_script = random_get_script(scratch / "status.lua", stack.token, "/api/jobs/", ids, with_etag=False)
+    cached_script = random_get_script(scratch / "status-304.lua", stack.token, "/api/jobs/", ids, with_etag=True)
+    anonymous = random_get_script(scratch / "status-anonymous.lua", None, "/api/jobs/", ids, with_etag=False)
+    submit = submit_script(scratch / "submit.lua", stack.token, SUBMIT_BODY)
+    status = Comparison("status", f"Status: GET /api/jobs/<id>, random among {status_jobs:,}, 16 clients", "req/s",
+                        peer_target=1.0, bare_target=0.5, p99_target_ms=20.0,
+                        bare_label="Flask JSON of the job's size, no database, no auth")
+    cached = Comparison("status304", "Status with If-None-Match (304), 16 clients", "req/s", bare_target=0.7,
+                        bare_label="the bare JSON endpoint", notes="the peers' views have no ETag")
+    submits = Comparison("submit", "Submit: POST, 16 clients", "req/s", peer_target=1.0, p99_target_ms=50.0,
+                         bare_label="bare Celery delay() with confirms, one process, no web server")
     with gunicorn(stack.env, "webapp:create_app()", stack.log_dir) as base:
-        submit, _states = submit_and_complete(stack, base, scratch, seconds)
-        submit.baseline = baseline_rate
-        latency = submit_latency(stack, base, latency_jobs)
-        statuses = status(stack, base, scratch, seconds, status_jobs)
-    bare_rps, bare_p50, bare_p99 = bare_status(stack.env, stack.log_dir, scratch, seconds)
-    for figure in statuses:
-        figure.baseline = bare_rps
-        figure.baseline_label += f" (p50 {bare_p50:.1f} ms, p99 {bare_p99:.1f} ms)"
-    return [submit, *statuses, latency]
+        latency = submit_latency(stack, base, latency_jobs)  # first: no backlog in the queue yet
+    for _ in range(repetitions):
+        with gunicorn(stack.env, "webapp:create_app()", stack.log_dir) as base:
+            result = load(base, "/", status_script, seconds)
+            status.add("ours", result.rps, result.p99_ms)
+            result = load(base, "/", cached_script, seconds)
+            cached.add("ours", result.rps, result.p99_ms)
+            result = load(base, "/api/diagnostics/sleep", submit, seconds)
+            submits.add("ours", result.rps, result.p99_ms)
+        for peer in peers:
+            with peer_web(stack, peer) as base:
+                result = load(base, "/", anonymous, seconds)
+                status.add(f"peer_{peer.name}", result.rps, result.p99_ms)
+                result = load(base, "/api/jobs", submit, seconds)
+                submits.add(f"peer_{peer.name}", result.rps, result.p99_ms)
+        with gunicorn(stack.env, "bench.bare_flask:create_bare_app()", stack.log_dir,
+                      ready_path="/api/jobs/ready") as base:
+            result = load(base, "/", anonymous, seconds)
+            status.add("bare", result.rps, result.p99_ms)
+            cached.add("bare", result.rps, result.p99_ms)
+        submits.add("bare", bare_delay_rate(stack.broker_url, seconds / 2))
+    accepted = sum(count_jobs(stack.db, kind="diagnostics.sleep").values())
+    worker = CeleryWorker(stack.env, stack.log_dir, queues="diagnostics", concurrency=2).start()
+    try:
+        wait_for(lambda: set(count_jobs(stack.db, kind="diagnostics.sleep")) == {"succeeded"},
+                 max(120.0, accepted / 20), interval=0.5, what="every accepted job to finish")
+    finally:
+        worker.stop()
+    submits.notes = f"every one of the {accepted:,} jobs accepted (warm-ups included) ran and succeeded"
+    return [submits, status, cached], latency
