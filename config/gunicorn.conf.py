@@ -28,3 +28,12 @@ def on_starting(server: object) -> None:
 
 def child_exit(server: object, worker: object) -> None:
     mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def worker_exit(server: object, worker: object) -> None:
+    """A stopping worker first publishes what its requests handed to the fast path (else the relay would,
+    RELAY_GRACE_S later, and without a relay running those jobs would wait)."""
+    app = getattr(worker, "wsgi", None)
+    web_runtime = getattr(app, "extensions", {}).get("jobs")
+    if web_runtime is not None:
+        web_runtime.fast_path.close()
