@@ -24,6 +24,7 @@ COPY alembic.ini .flaskenv Procfile ./
 COPY config/ ./config/
 COPY accounts/ ./accounts/
 COPY etl/ ./etl/
+COPY invoicing/ ./invoicing/
 COPY jobs/ ./jobs/
 COPY tasks/ ./tasks/
 COPY webapp/ ./webapp/

@@ -1,23 +1,15 @@
-"""Print, as shell `export` lines, the values the Procfile's commands expand (after validating all settings).
+"""Validate every setting and print, as shell `export` lines, what `make run`'s banner shows.
 
 Used by `make run`: `eval "$(python -m config.process_env)"`. A bad setting stops start-up here,
-with a message naming the variable.
+with a message naming the variable. The Procfile itself needs none of these: its lines run under any
+Procfile runner given only `.env` (Flower reads config/flowerconfig.py, workers default the log level).
 """
 from __future__ import annotations
 
 import shlex
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 from config.settings import Settings, SettingsError, load_settings
-
-
-def flower_broker_api(settings: Settings) -> str:
-    """The management API URL with the broker's credentials, as Flower's --broker-api wants it."""
-    broker = urlsplit(settings.broker_url)
-    management = urlsplit(settings.broker_management_url.rstrip("/"))
-    credentials = f"{broker.username or 'guest'}:{broker.password or 'guest'}@"
-    return urlunsplit((management.scheme, credentials + management.netloc, management.path + "/api/", "", ""))
 
 
 def process_environment(settings: Settings) -> dict[str, str]:
@@ -25,8 +17,6 @@ def process_environment(settings: Settings) -> dict[str, str]:
         "FLOWER_HOST": settings.flower_host,
         "FLOWER_PORT": str(settings.flower_port),
         "FLOWER_BASIC_AUTH": settings.flower_basic_auth,
-        "FLOWER_BROKER_API": flower_broker_api(settings),
-        "FLOWER_DB": str(settings.var_dir / "flower.db"),
         "LOG_LEVEL": settings.log_level,
     }
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from config.process_env import process_environment
+from config.flower import flower_options
 from tests.conftest import Stack
 from tests.support.api import submit_sleep, wait_for_state
 from tests.support.live_app import answers, free_port
@@ -68,25 +68,22 @@ def management() -> bool:
 
 @pytest.fixture(scope="module")
 def flower(stack: Stack, management: bool) -> Iterator[Flower]:
-    procfile = process_environment(stack.settings)  # the values `make run` gives the Procfile's flower line
     port = free_port()
-    process = stack.process(
-        [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--address=127.0.0.1", f"--port={port}",
-         f"--basic-auth={AUTH}", "--persistent=True", f"--db={procfile['FLOWER_DB']}",
-         f"--broker-api={procfile['FLOWER_BROKER_API']}"],
-        "flower").start()
+    process = stack.process(  # the Procfile's flower line
+        [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--conf=config/flowerconfig.py"],
+        "flower", FLOWER_HOST="127.0.0.1", FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=AUTH).start()
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: answers(url + "/healthcheck"), 60, what="Flower to answer")
-        yield Flower(process, url, Path(procfile["FLOWER_DB"]))
+        yield Flower(process, url, Path(str(flower_options(stack.settings)["db"])))
     finally:
         process.stop()
 
 
 def test_flower_keeps_its_state_under_var_dir(stack: Stack) -> None:
-    procfile = process_environment(stack.settings)
-    assert Path(procfile["FLOWER_DB"]).parent == stack.settings.var_dir
-    assert procfile["FLOWER_BROKER_API"].startswith("http://guest:guest@127.0.0.1:15672/api/")
+    options = flower_options(stack.settings)
+    assert Path(str(options["db"])).parent == stack.settings.var_dir
+    assert str(options["broker_api"]).startswith("http://guest:guest@127.0.0.1:15672/api/")
 
 
 def test_flower_needs_its_credentials(flower: Flower) -> None:

@@ -48,7 +48,7 @@ class LiveApp:
 
     def start(self) -> LiveApp:
         env = {**self.env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.web_port), "FLOWER_HOST": "127.0.0.1",
-               "FLOWER_PORT": str(self.flower_port)}
+               "FLOWER_PORT": str(self.flower_port), "FLOWER_BASIC_AUTH": self.flower_auth}
         try:
             self._start(ManagedProcess(
                 [str(VENV_BIN / "gunicorn"), "-c", "config/gunicorn.conf.py", "webapp:create_app()"],
@@ -57,9 +57,7 @@ class LiveApp:
                 self.processes.append(CeleryWorker(env, self.log_dir, queues=queues, concurrency=1).start())
             self._start(ManagedProcess([str(VENV_BIN / "flask"), "jobs", "relay"], env, self.log_dir / "relay.log"))
             self._start(ManagedProcess(
-                [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--address=127.0.0.1",
-                 f"--port={self.flower_port}", f"--basic-auth={self.flower_auth}", "--persistent=True",
-                 f"--db={self.log_dir / 'flower.db'}", "--broker-api=http://guest:guest@127.0.0.1:15672/api/"],
+                [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--conf=config/flowerconfig.py"],
                 env, self.log_dir / "flower.log"))
             wait_for(lambda: answers(self.url + "/healthz"), 60, what="gunicorn to answer")
             wait_for(lambda: answers(self.flower_url + "/healthcheck"), 60, what="Flower to answer")
