@@ -80,6 +80,7 @@ class Settings(BaseModel):
     # sse_max_streams per web worker process a page falls back to polling.
     sse_max_s: float = Field(30.0, gt=0)
     sse_max_streams: int = Field(4, ge=0)
+    sse_max_streams_per_user: int = Field(2, ge=0)
     sse_poll_interval_s: float = Field(0.5, gt=0)
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, gt=0, lt=65536)
@@ -102,9 +103,19 @@ class Settings(BaseModel):
     # How long a web process trusts a bearer token it has checked; a revocation made elsewhere takes at most this long.
     token_cache_s: float = Field(5.0, ge=0, le=300)
 
+    # Retention: finished jobs (with attempts, audit entries, idempotency keys) and import files are
+    # purged after these many days by `flask jobs purge` and the relay; 0 keeps them. Never invoices.
+    job_retention_days: float = Field(90.0, ge=0)
+    upload_retention_days: float = Field(14.0, ge=0)
     max_upload_mb: int = Field(1024, gt=0)
+    # A compressed upload may unpack to at most this many MB, and to at most MAX_COMPRESSION_RATIO times its size.
+    max_uncompressed_mb: int = Field(4096, gt=0)
+    max_compression_ratio: float = Field(200.0, ge=2)
     etl_chunk_rows: int = Field(50_000, ge=100, le=1_000_000)
     etl_reject_threshold_pct: float = Field(5.0, ge=0, le=100)
+    # errors.csv lists at most this many rows and MB, then says how many more were rejected.
+    etl_errors_max_rows: int = Field(10_000, ge=1)
+    etl_errors_max_mb: int = Field(10, ge=1)
 
     seller_name: str = "Example Seller Ltd"
     seller_address: str = "1 Example Street\n10115 Berlin"

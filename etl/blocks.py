@@ -23,6 +23,9 @@ READ_BYTES = 1 << 20
 # A block this large that still lacks its records' ends holds a runaway quote or a giant record.
 MAX_BLOCK_BYTES = 64 << 20
 MAX_FIELD_CHARS = 1 << 20
+# The longest physical line read into memory; a longer one is skipped in pieces of this size and its
+# record rejected, so an unbroken gigabyte "line" costs the worker no more than this.
+MAX_LINE_BYTES = 1 << 20
 REJECT_TEXT_CHARS = 200
 
 
@@ -203,7 +206,10 @@ class BlockReader:
             except csv.Error as error:
                 rejected.append(RejectedRecord(line, feed.record_text(), f"cannot be read as CSV: {error}"))
                 fields = None
-            if fields is None:
+            if feed.record_overlong:
+                rejected.append(RejectedRecord(line, feed.record_text(),
+                                               f"is longer than {MAX_LINE_BYTES >> 20} MiB on one line; not read"))
+            elif fields is None:
                 pass
             elif not fields:
                 blank += 1
@@ -230,21 +236,35 @@ class _LineFeed:
         self.bytes_read = 0
         self.lines_read = 0
         self._record: list[bytes] = []
+        self.record_overlong = False
 
     def __iter__(self) -> _LineFeed:
         return self
 
     def __next__(self) -> str:
-        raw = self.stream.readline()
+        raw = self.stream.readline(MAX_LINE_BYTES)
         if not raw:
             raise StopIteration
         self.bytes_read += len(raw)
         self.lines_read += raw.count(b"\n")
+        if len(raw) == MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            self._skip_rest_of_line()
+            self._record.append(raw[:REJECT_TEXT_CHARS * 4])
+            self.record_overlong = True
+            return "\n"  # an empty line in its place: nothing of it reaches the csv module
         self._record.append(raw)
         return raw.decode(self.encoding, errors="replace").replace("\x00", "")
 
+    def _skip_rest_of_line(self) -> None:
+        while piece := self.stream.readline(MAX_LINE_BYTES):
+            self.bytes_read += len(piece)
+            if piece.endswith(b"\n"):
+                self.lines_read += 1
+                return
+
     def begin_record(self) -> None:
         self._record = []
+        self.record_overlong = False
 
     @property
     def record_has_nul(self) -> bool:

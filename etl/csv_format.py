@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from etl.unpack_limits import BoundedStream, UnpackLimits
+
 DELIMITERS = (",", ";", "\t")
 HEADER_PROBE_BYTES = 64 * 1024
 ENCODING_SCAN_BYTES = 4 * 1024 * 1024
@@ -34,9 +36,15 @@ def is_gzip(path: Path) -> bool:
         return raw.read(2) == b"\x1f\x8b"
 
 
-def open_binary(path: Path, compressed: bool) -> BinaryIO:
-    """The file's uncompressed bytes."""
-    return gzip.open(path, "rb") if compressed else path.open("rb")  # type: ignore[return-value]
+def open_binary(path: Path, compressed: bool, limits: UnpackLimits | None = None) -> BinaryIO:
+    """The file's uncompressed bytes; with `limits`, a compressed file stops where it would unpack too much."""
+    if not compressed:
+        return path.open("rb")
+    stream: BinaryIO = gzip.open(path, "rb")  # type: ignore[assignment]  # noqa: SIM115 - the caller closes it
+    if limits is None:
+        return stream
+    size = path.stat().st_size
+    return BoundedStream(stream, limits.allowed(size), limits, size)  # type: ignore[return-value]
 
 
 def _guess_delimiter(header_line: str) -> str:
@@ -80,9 +88,10 @@ def inspect_csv(path: Path) -> CsvFormat:
                      header=tuple(name.strip() for name in header), data_offset=min(end + 1, len(head)))
 
 
-def _decodes_as(path: Path, compressed: bool, data_offset: int, encoding: str) -> bool:
+def _decodes_as(path: Path, compressed: bool, data_offset: int, encoding: str,
+                limits: UnpackLimits | None) -> bool:
     decoder = codecs.getincrementaldecoder(encoding)()
-    with open_binary(path, compressed) as stream:
+    with open_binary(path, compressed, limits) as stream:
         stream.seek(data_offset)
         try:
             while piece := stream.read(ENCODING_SCAN_BYTES):
@@ -93,10 +102,10 @@ def _decodes_as(path: Path, compressed: bool, data_offset: int, encoding: str) -
     return True
 
 
-def _has_c1_bytes(path: Path, compressed: bool, data_offset: int) -> bool:
+def _has_c1_bytes(path: Path, compressed: bool, data_offset: int, limits: UnpackLimits | None) -> bool:
     """Bytes 0x80-0x9F: control characters in Latin-1, but €, ’, – … in Windows-1252."""
     c1 = bytes(range(0x80, 0xA0))
-    with open_binary(path, compressed) as stream:
+    with open_binary(path, compressed, limits) as stream:
         stream.seek(data_offset)
         while piece := stream.read(ENCODING_SCAN_BYTES):
             if piece.translate(None, c1) != piece:
@@ -104,11 +113,12 @@ def _has_c1_bytes(path: Path, compressed: bool, data_offset: int) -> bool:
     return False
 
 
-def body_encoding(path: Path, compressed: bool, data_offset: int) -> str:
+def body_encoding(path: Path, compressed: bool, data_offset: int, limits: UnpackLimits | None = None) -> str:
     """UTF-8 if every byte after the header decodes as UTF-8; else Windows-1252 when it has bytes only
     that code page gives a meaning to (0x80-0x9F: €, ’, …) and decodes; else Latin-1 (which decodes anything)."""
-    if _decodes_as(path, compressed, data_offset, "utf-8"):
+    if _decodes_as(path, compressed, data_offset, "utf-8", limits):
         return "utf-8"
-    if _has_c1_bytes(path, compressed, data_offset) and _decodes_as(path, compressed, data_offset, "cp1252"):
+    if (_has_c1_bytes(path, compressed, data_offset, limits)
+            and _decodes_as(path, compressed, data_offset, "cp1252", limits)):
         return "cp1252"
     return "latin-1"

@@ -22,12 +22,14 @@ from config.settings import Settings
 from etl.blocks import Block, BlockReader
 from etl.csv_format import body_encoding, open_binary
 from etl.datasets import DATASETS
-from etl.errors_report import ErrorsReport, rows_of
+from etl.errors_report import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, ErrorsReport, rows_of
+from etl.frozen_rows import drop_frozen_changes
 from etl.header_map import HeaderMap, map_header
 from etl.load import ChunkLoader
 from etl.models import FIRST_DATA_LINE, ImportPhase, ImportRun
 from etl.spec import DatasetSpec
 from etl.storage import errors_path
+from etl.unpack_limits import UnpackLimits
 from etl.validate import LINE, CheckedChunk, SeenKeys, check_chunk, drop_duplicate_keys
 from jobs.context import JobCancelled, JobContext
 from jobs.db import utcnow
@@ -40,11 +42,20 @@ class ImportOptions:
     upload_dir: Path
     rows_per_chunk: int
     reject_threshold_pct: float
+    unpack_limits: UnpackLimits | None = None
+    errors_max_rows: int = DEFAULT_MAX_ROWS
+    errors_max_bytes: int = DEFAULT_MAX_BYTES
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ImportOptions:
         return cls(upload_dir=settings.upload_dir, rows_per_chunk=settings.etl_chunk_rows,
-                   reject_threshold_pct=settings.etl_reject_threshold_pct)
+                   reject_threshold_pct=settings.etl_reject_threshold_pct,
+                   unpack_limits=UnpackLimits(settings.max_uncompressed_mb << 20, settings.max_compression_ratio),
+                   errors_max_rows=settings.etl_errors_max_rows, errors_max_bytes=settings.etl_errors_max_mb << 20)
+
+
+# The reject threshold is judged from this many rows on, after every chunk: a file of rejects stops early.
+EARLY_THRESHOLD_ROWS = 1000
 
 
 class TooManyRejects(Exception):
@@ -111,7 +122,7 @@ def _blocks(run: ImportRun, columns: HeaderMap, stream: BinaryIO, start: int, li
 def _rebuild_seen_keys(run: ImportRun, columns: HeaderMap, spec: DatasetSpec, options: ImportOptions) -> SeenKeys:
     """The keys loaded by the committed chunks, read again from the file up to the checkpoint."""
     seen = SeenKeys()
-    with open_binary(Path(run.stored_path), run.compressed) as stream:
+    with open_binary(Path(run.stored_path), run.compressed, options.unpack_limits) as stream:
         prefix = LimitedReader(stream, run.offset)
         for block in _blocks(run, columns, prefix, run.data_offset, 2, options.rows_per_chunk):  # type: ignore[arg-type]
             drop_duplicate_keys(spec, check_chunk(spec, parse_block(block, run, columns, spec)), seen)
@@ -181,7 +192,8 @@ class CsvImport:
     def __init__(self, ctx: JobContext, options: ImportOptions) -> None:
         self.ctx, self.options = ctx, options
         self.run, self.spec, self.columns = self._prepare()
-        self.report = ErrorsReport(errors_path(options.upload_dir, ctx.job_id))
+        self.report = ErrorsReport(errors_path(options.upload_dir, ctx.job_id), options.errors_max_rows,
+                                   options.errors_max_bytes)
         self.report.truncate(self.run.errors_bytes)
         self.loader = ChunkLoader(self.spec)
 
@@ -194,7 +206,8 @@ class CsvImport:
         spec = DATASETS[run.dataset]
         if run.encoding is None:
             # Scanned outside any transaction: on SQLite a write transaction would block every other writer.
-            encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset)
+            encoding = body_encoding(Path(run.stored_path), run.compressed, run.data_offset,
+                                     self.options.unpack_limits)
             with self.ctx.db.transaction() as session:
                 run = session.get(ImportRun, self.ctx.job_id, with_for_update=True)
                 assert run is not None
@@ -218,6 +231,7 @@ class CsvImport:
             self.run = run
         started = self.run.started_at or self.run.created_at
         result = summary(self.run, round((utcnow() - started).total_seconds(), 3))
+        self.report.finish(self.run.rows_rejected)
         _check_threshold(self.run, self.options, result, f"the {self.run.rows_loaded} valid rows are committed")
         return result
 
@@ -233,20 +247,36 @@ class CsvImport:
         run, spec, columns = self.run, self.spec, self.columns
         seen = (_rebuild_seen_keys(run, columns, spec, self.options) if run.offset > run.data_offset
                 else SeenKeys())
-        with open_binary(Path(run.stored_path), run.compressed) as stream:
+        with open_binary(Path(run.stored_path), run.compressed, self.options.unpack_limits) as stream:
             blocks = _blocks(run, columns, stream, run.offset, run.line, self.options.rows_per_chunk)
             # closing(): the reader thread stops before the stream it reads is closed.
             with closing(_checked_chunks(blocks, run, columns, spec, seen)) as chunks:
                 for block, checked in chunks:
-                    errors_bytes = (self.report.append(rows_of(block.rejected, checked.errors)) if mode.record
-                                    else self.run.errors_bytes)
                     with self.ctx.db.transaction() as session:
+                        if mode.load and mode.record:
+                            checked = drop_frozen_changes(session, spec, checked)
+                        # Appended before the commit: a chunk that does not commit is cut off the report on resume.
+                        errors_bytes = (self.report.append(rows_of(block.rejected, checked.errors)) if mode.record
+                                        else self.run.errors_bytes)
                         cancel = self._commit_chunk(session, mode, block, checked, errors_bytes)
+                    if mode.record and self.run.rows_read >= EARLY_THRESHOLD_ROWS:
+                        self._stop_if_over_threshold(mode)
                     if cancel and mode.cancellable:
                         loaded = self.run.rows_loaded
                         raise JobCancelled(
                             f"cancelled after {self.run.rows_read} rows (up to line {self.run.line - 1}): "
                             f"the {loaded} rows loaded so far stay committed", summary(self.run) | {"cancelled": True})
+
+    def _stop_if_over_threshold(self, mode: Pass) -> None:
+        """Judge the threshold on the rows read so far: a file of rejects is not read to its end."""
+        run = self.run
+        if 100.0 * run.rows_rejected / run.rows_read <= self.options.reject_threshold_pct:
+            return
+        self.report.finish(run.rows_rejected)
+        kept = ("nothing was loaded (all-or-nothing dataset)" if not mode.load
+                else f"the {run.rows_loaded} valid rows read so far are committed")
+        _check_threshold(run, self.options, summary(run) | {"stopped_at_line": run.line - 1},
+                         f"stopped after line {run.line - 1}; {kept}")
 
     def _commit_chunk(self, session: Session, mode: Pass, block: Block, checked: CheckedChunk,
                       errors_bytes: int) -> bool:

@@ -46,8 +46,10 @@ def _changed(spec: DatasetSpec, null_safe_distinct: str) -> str:
 def _upsert_tail(spec: DatasetSpec, null_safe_distinct: str) -> str:
     if not spec.value_columns:
         return f"ON CONFLICT ({', '.join(spec.key)}) DO NOTHING"
+    # A frozen row is never updated, even if it froze after the chunk was checked (etl.frozen_rows).
+    unfrozen = f"{spec.table}.{spec.frozen_by} IS NULL AND " if spec.frozen_by else ""
     return (f"ON CONFLICT ({', '.join(spec.key)}) DO UPDATE SET {_assignments(spec)} "
-            f"WHERE {_changed(spec, null_safe_distinct)}")
+            f"WHERE {unfrozen}({_changed(spec, null_safe_distinct)})")
 
 
 def _copy(cursor: object, table: str, columns: str, payload: bytes) -> None:

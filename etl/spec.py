@@ -38,6 +38,10 @@ class DatasetSpec:
     # All-or-nothing: the whole file is validated before any row is loaded; a file with more rejects
     # than the threshold loads nothing. Otherwise each chunk is loaded as soon as it is validated.
     all_or_nothing: bool = False
+    # A column of the table (not of the file) that, once set, freezes its row: a re-import may not change
+    # the row's values (e.g. an order line once invoiced). Such rows are rejected with the reason.
+    frozen_by: str | None = None
+    frozen_reason: str = ""
     column_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -45,6 +49,8 @@ class DatasetSpec:
         missing = set(self.key) - set(self.column_names)
         if missing:
             raise ValueError(f"dataset {self.name}: key columns {sorted(missing)} are not columns")
+        if self.frozen_by and self.all_or_nothing:
+            raise ValueError(f"dataset {self.name}: frozen rows are checked while loading, one pass only")
 
     @property
     def required_columns(self) -> tuple[str, ...]:

@@ -15,6 +15,9 @@ from iso4217 import Currency
 QUANTITY_PLACES = 3
 UNIT_PRICE_PLACES = 4
 HUNDRED = Decimal(100)
+# Every amount (a line's, a tax, a total) stays below this: the NUMERIC(18, 4) columns hold 14 integer
+# digits, and one bound for all keeps a PDF's columns readable. A total at or above it is refused.
+MAX_AMOUNT = Decimal(10) ** 12
 
 
 class MoneyError(ValueError):
@@ -110,8 +113,14 @@ def compute_totals(currency: str, items: list[LineItem]) -> Totals:
         TaxLine(rate=rate, base=base, tax=round_money(base * rate / HUNDRED, currency))
         for rate, base in sorted(bases.items())
     )
+    for index, amount in enumerate(amounts):
+        if amount >= MAX_AMOUNT:
+            raise MoneyError(f"items.{index}",
+                             f"the line's amount (quantity × unit price) must stay below {MAX_AMOUNT:,}")
     subtotal = sum(amounts, Decimal(0))
     tax_total = sum((line.tax for line in taxes), Decimal(0))
+    if subtotal + tax_total >= MAX_AMOUNT:
+        raise MoneyError("items", f"the invoice's total with tax must stay below {MAX_AMOUNT:,}")
     zero = round_money(Decimal(0), currency)
     return Totals(currency=currency, line_amounts=amounts, subtotal=subtotal + zero, taxes=taxes,
                   tax_total=tax_total + zero, total=subtotal + tax_total + zero)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select, update
@@ -18,6 +19,28 @@ INVOICES = cast(Table, Invoice.__table__)
 LINES = cast(Table, InvoiceLine.__table__)
 
 
+class InvoiceRefused(ValueError):
+    """An invoice the series' rules forbid; `field` names the input."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+def check_series_order(session: Session, issue: date) -> None:
+    """A series' invoices are dated in the order of their numbers (correlative numbers and dates, as
+    Spanish invoicing rules require): none may be dated before the last one issued in its year.
+    Called after next_number, whose counter row lock makes the check and the insert one step."""
+    later = session.execute(
+        select(INVOICES.c.number, INVOICES.c.issue_date)
+        .where(INVOICES.c.issue_date > issue, INVOICES.c.issue_date <= date(issue.year, 12, 31))
+        .order_by(INVOICES.c.issue_date.desc()).limit(1)
+    ).first()
+    if later is not None:
+        raise InvoiceRefused("issue_date", f"{issue.isoformat()} is before {later.issue_date.isoformat()}, the date "
+                             f"of {later.number}; the {issue.year} series is dated in the order of its numbers")
+
+
 def invoice_for_job(session: Session, job_id: uuid.UUID) -> Invoice | None:
     return session.scalar(select(Invoice).options(selectinload(Invoice.lines)).where(Invoice.job_id == job_id))
 
@@ -27,8 +50,10 @@ def store_invoice(session: Session, job_id: uuid.UUID, request: InvoiceRequest, 
     invoice_for_job: an earlier attempt's invoice is the job's, never a second one)."""
     totals = compute_totals(request.currency, list(request.items))
     issue, due = request.dates(utcnow().date(), options.due_days)
+    number = next_number(session, issue.year)  # the number of the year of the invoice's date
+    check_series_order(session, issue)
     values: dict[str, Any] = {
-        "id": uuid.uuid4(), "number": next_number(session, issue.year), "job_id": job_id,
+        "id": uuid.uuid4(), "number": number, "job_id": job_id,
         "customer": request.customer.to_dict(), "customer_email": request.customer.email.lower(),
         "currency": totals.currency, "issue_date": issue, "due_date": due, "notes": request.notes or None,
         "subtotal": totals.subtotal, "tax_total": totals.tax_total, "total": totals.total,

@@ -63,22 +63,63 @@ class DeadMessage:
     reason: str | None
     death_count: int
     died_at: datetime | None
+    # Why the message cannot be read as a job's (missing or malformed headers or body); None when it can.
+    # Such a message is listed with this reason and only discard-all removes it.
+    problem: str | None = None
 
     @classmethod
-    def parse(cls, queue: str, delivery_tag: int, headers: dict[str, Any], body: bytes | str) -> DeadMessage:
-        deaths = headers.get("x-death") or [{}]
-        death = deaths[0] if isinstance(deaths, list) and isinstance(deaths[0], dict) else {}
+    def parse(cls, queue: str, delivery_tag: int, headers: Any, body: bytes | str) -> DeadMessage:
+        """Whatever the headers and body hold (a crafted or foreign message too): never raises."""
+        problems: list[str] = []
+        if not isinstance(headers, dict):
+            headers = {}
+        if not {"id", "task", "x-death"} & headers.keys():  # the broker may add x-delivery-count alone
+            problems.append("the message has no headers of a job (id, task, x-death)")
+        deaths = headers.get("x-death")
+        death = deaths[0] if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict) else {}
+        if deaths is not None and not death:
+            problems.append("its x-death header is not a list of deaths")
+        count = _count(death.get("count", 1))
+        if count is None:
+            problems.append("its death count is not a number of deaths")
+        job_id = _job_id(headers, body)
+        if job_id is None:
+            problems.append("it names no job (no task id header, no job id argument)")
         return cls(
             queue=queue,
             delivery_tag=delivery_tag,
-            job_id=_job_id(headers, body),
-            kind=str(headers["task"]) if headers.get("task") else None,
-            original_queue=str(death.get("queue") or headers.get("x-first-death-queue")
-                               or queue.removesuffix(DEAD_LETTER_SUFFIX)),
-            reason=str(death.get("reason") or headers.get("x-first-death-reason") or "") or None,
-            death_count=int(death.get("count") or 1),
+            job_id=job_id,
+            kind=_text(headers.get("task")),
+            original_queue=_text(death.get("queue")) or _text(headers.get("x-first-death-queue"))
+            or queue.removesuffix(DEAD_LETTER_SUFFIX),
+            reason=_text(death.get("reason")) or _text(headers.get("x-first-death-reason")),
+            death_count=count or 1,
             died_at=_as_utc(death.get("time")),
+            problem="; ".join(problems) or None,
         )
+
+
+MAX_HEADER_TEXT = 200
+MAX_PARSED_BODY = 64 * 1024  # a Celery message of a job is a few hundred bytes; bigger bodies are not parsed
+
+
+def _text(value: Any) -> str | None:
+    """A header value as short text (a crafted header may be anything: a table, bytes, megabytes)."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if not isinstance(value, str | int | float) or isinstance(value, bool) or value == "":
+        return None
+    return str(value)[:MAX_HEADER_TEXT]
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return count if 0 < count < 2**31 else None
 
 
 def _as_utc(value: Any) -> datetime | None:
@@ -91,12 +132,15 @@ def _as_utc(value: Any) -> datetime | None:
 def _job_id(headers: dict[str, Any], body: bytes | str) -> uuid.UUID | None:
     """The Celery task id, which is the job id (header `id`, else the first task argument)."""
     candidates: list[Any] = [headers.get("id")]
-    try:
-        args = json.loads(body)[0]
-        candidates.append(args[0] if args else None)
-    except (ValueError, TypeError, IndexError, KeyError):
-        pass
+    if len(body) <= MAX_PARSED_BODY:
+        try:
+            args = json.loads(body)[0]
+            candidates.append(args[0] if args else None)
+        except (ValueError, TypeError, IndexError, KeyError, RecursionError):
+            pass
     for candidate in candidates:
+        if not isinstance(candidate, str | uuid.UUID) or len(str(candidate)) > MAX_HEADER_TEXT:
+            continue
         try:
             return uuid.UUID(str(candidate))
         except ValueError:
@@ -166,7 +210,9 @@ class DeadLetterChannel:
                 if message is None:
                     break
                 self._unacked.append(message.delivery_tag)
-                messages.append(DeadMessage.parse(name, message.delivery_tag, dict(message.headers or {}),
+                headers = message.headers
+                messages.append(DeadMessage.parse(name, message.delivery_tag,
+                                                  dict(headers) if isinstance(headers, dict) else None,
                                                   message.body))
         return messages
 

@@ -13,9 +13,11 @@ from enum import Enum
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, object_session
 
 from jobs import hot_sql, metrics, transitions
+from jobs.database_errors import describe_database_error
 from jobs.db import Database, utcnow
 from jobs.metrics import StateChange
 from jobs.models import Job, JobAttempt
@@ -43,6 +45,8 @@ class JobNotFound(LookupError):
 
 def error_info(exc: BaseException | str, *, kind: str | None = None) -> dict[str, Any]:
     """A readable, JSON-safe description of what went wrong."""
+    if isinstance(exc, StatementError):  # its text holds the SQL and parameters: those go to the log only
+        return {"type": kind or "DatabaseError", "message": describe_database_error(exc)}
     if isinstance(exc, BaseException):
         info: dict[str, Any] = {"type": kind or type(exc).__name__, "message": str(exc) or type(exc).__name__}
         details = getattr(exc, "details", None)

@@ -44,6 +44,7 @@ class OutboxRelay:
         poll_interval_s: float = 0.5,
         max_backoff_s: float = 30.0,
         retention_s: float = 7 * 24 * 3600,
+        purge: Callable[[], object] | None = None,
     ) -> None:
         self.publisher = publisher
         self.batch_size = batch_size
@@ -51,6 +52,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.max_backoff_s = max_backoff_s
         self.retention_s = retention_s
+        self.purge = purge  # the application's retention (finished jobs, import files), run with the outbox's
         self._next_purge = 0.0
 
     def pending(self) -> list[OutboxRow]:
@@ -127,6 +129,11 @@ class OutboxRelay:
         if time.monotonic() >= self._next_purge:
             self._next_purge = time.monotonic() + PURGE_INTERVAL_S
             self.purge_sent()
+            if self.purge is not None:
+                try:
+                    self.purge()
+                except Exception:
+                    log.exception("retention purge failed; retried in %.0f s", PURGE_INTERVAL_S)
 
     def run_forever(self, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
         backoff = self.poll_interval_s

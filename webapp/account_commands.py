@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import click
 from flask.cli import AppGroup
@@ -92,12 +93,50 @@ def users_bootstrap() -> None:
 @tokens_cli.command("create")
 @click.option("--email", required=True, help="The user the token acts as (with their role).")
 @click.option("--name", required=True, help="What the token is for, e.g. the program using it.")
-def tokens_create(email: str, name: str) -> None:
+@click.option("--expires-in-days", type=int, default=None, help="Refuse the token from this many days on.")
+def tokens_create(email: str, name: str, expires_in_days: int | None) -> None:
     """Create an API token; it is printed once, alone on the last line."""
     try:
         with runtime().db.transaction() as session:
-            row, token = directory.create_token(session, email, name)
+            row, token = directory.create_token(session, email, name, expires_in_days)
             click.echo(f"created token {row.name!r} for {email.strip().lower()}; it is shown only now:")
     except directory.AccountError as error:
         _fail(error)
     click.echo(token)
+
+
+@tokens_cli.command("list")
+@click.option("--email", required=True)
+def tokens_list(email: str) -> None:
+    """A user's tokens: id, name, hint, last use, expiry and revocation (never the token)."""
+    try:
+        with runtime().db.read_session() as session:
+            tokens = directory.list_tokens(session, directory.get_user(session, email))
+    except directory.AccountError as error:
+        _fail(error)
+    click.echo(f"{'ID':>5}  {'NAME':30} {'HINT':16} {'LAST USED':20} {'EXPIRES':20} REVOKED")
+    for token in tokens:
+        click.echo(f"{token.id:>5}  {token.name[:30]:30} {token.hint:16} {_when(token.last_used_at):20} "
+                   f"{_when(token.expires_at):20} {_when(token.revoked_at)}")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+@tokens_cli.command("revoke")
+@click.option("--email", required=True, help="The token's user.")
+@click.option("--name", default=None, help="The token's name (when the user has one active token of that name).")
+@click.option("--id", "token_id", type=int, default=None, help="The token's id (from `flask tokens list`).")
+def tokens_revoke(email: str, name: str | None, token_id: int | None) -> None:
+    """Revoke one token; the user's other tokens and their sessions keep working."""
+    if (name is None) == (token_id is None):
+        raise click.UsageError("give --name or --id")
+    try:
+        with runtime().db.transaction() as session:
+            user = directory.get_user(session, email)
+            chosen = token_id if token_id is not None else directory.token_named(session, user, name or "").id
+            token = directory.revoke_token(session, user, chosen)
+            click.echo(f"revoked token {token.name!r} (id {token.id}) of {user.email}; its other tokens still work")
+    except directory.AccountError as error:
+        _fail(error)

@@ -15,6 +15,7 @@ from flask.cli import AppGroup
 from config.settings import PROJECT_ROOT, Settings
 from jobs.celery_app import declare_topology
 from jobs.relay import OutboxRelay
+from webapp.retention import purge
 from webapp.runtime import runtime
 
 db_cli = AppGroup("db", help="Database schema.")
@@ -49,6 +50,13 @@ def jobs_declare_topology() -> None:
     click.echo("broker topology declared")
 
 
+@jobs_cli.command("purge")
+def jobs_purge() -> None:
+    """Delete finished jobs past JOB_RETENTION_DAYS and import files past UPLOAD_RETENTION_DAYS (never invoices)."""
+    purged = purge(runtime().db, runtime().settings)
+    click.echo(f"purged {purged.jobs} finished jobs and {purged.files} import files")
+
+
 @jobs_cli.command("relay")
 @click.option("--once", is_flag=True, help="Publish one batch and exit.")
 def jobs_relay(once: bool) -> None:
@@ -61,6 +69,7 @@ def jobs_relay(once: bool) -> None:
         poll_interval_s=settings.relay_poll_interval_s,
         max_backoff_s=settings.relay_max_backoff_s,
         retention_s=settings.outbox_retention_h * 3600,
+        purge=lambda: purge(runtime().db, settings),
     )
     if once:
         click.echo(f"published {relay.run_once()}")

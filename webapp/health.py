@@ -1,6 +1,11 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+/readyz is public (load balancers call it without credentials), so a failed check names the
+dependency and the kind of failure only; the driver's message, with host and user names, is logged.
+"""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -11,6 +16,13 @@ from webapp.access import public
 from webapp.runtime import runtime
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger("webapp.health")
+
+
+def _unavailable(dependency: str, exc: Exception) -> str:
+    log.warning("readiness: %s unavailable: %s: %s", dependency, type(exc).__name__, str(exc).splitlines()[0][:300]
+                if str(exc) else "")
+    return f"unavailable ({type(exc).__name__})"
 
 
 @bp.get("/healthz")
@@ -24,7 +36,7 @@ def _check_database() -> str | None:
         with runtime().db.read_session() as session:
             session.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        return _unavailable("database", exc)
     return None
 
 
@@ -34,7 +46,7 @@ def _check_broker() -> str | None:
         with Connection(settings.broker_url, connect_timeout=settings.broker_connect_timeout_s) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0)
     except Exception as exc:  # noqa: BLE001 - any failure means not ready; the reason is reported
-        return f"{type(exc).__name__}: {exc}"[:200]
+        return _unavailable("broker", exc)
     return None
 
 

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
+from accounts.addresses import address_key
 from accounts.directory import authenticate_password, identity_of
 from webapp.access import SessionUser, public
 from webapp.extensions import limiter, remote_address
@@ -44,7 +45,7 @@ def _failed(response: Response) -> bool:
 
 
 def _login_key() -> str:
-    return f"{remote_address()}|{request.form.get('email', '').strip().lower()}"
+    return f"{remote_address()}|{address_key(request.form.get('email', ''))}"
 
 
 def _login_limit() -> str:

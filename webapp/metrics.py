@@ -1,7 +1,7 @@
 """`GET /metrics`: Prometheus metrics of every process, plus figures read from the database and broker per scrape."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from flask import Blueprint, Response, request
 from prometheus_client import CollectorRegistry
@@ -17,6 +17,7 @@ from jobs.metrics import MetricFilesCollector, metrics_root
 from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
 from jobs.states import JobState
 from webapp.access import requires
+from webapp.retention import past_retention
 from webapp.runtime import runtime
 
 bp = Blueprint("metrics", __name__)
@@ -25,13 +26,17 @@ bp = Blueprint("metrics", __name__)
 class DatabaseCollector:
     """Jobs by kind and state, and the outbox backlog, counted in the database at scrape time."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, past_retention: Callable[[], int] = lambda: 0) -> None:
         self.db = db
+        self.past_retention = past_retention
 
     def collect(self) -> Iterator[Metric]:
         with self.db.read_session() as session:
             counts = job_counts(session)
             backlog = outbox_backlog(session)
+        yield GaugeMetricFamily("jobs_past_retention", "Finished jobs older than JOB_RETENTION_DAYS not purged "
+                                "yet (the relay purges hourly; a growing value means purges fail)",
+                                value=self.past_retention())
         jobs = GaugeMetricFamily("jobs", "Jobs in the database by kind and state", labels=["kind", "state"])
         # Every known combination, zeros included, so that a series does not vanish when its last job moves on.
         keys = {(kind, state.value) for kind in declared_kinds() for state in JobState} | set(counts)
@@ -73,7 +78,7 @@ def scrape_registry(settings: Settings, db: Database) -> CollectorRegistry:
     """What one scrape reports: every process's metric files, the database and the broker."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MetricFilesCollector(metrics_root(settings.var_dir)))
-    registry.register(DatabaseCollector(db))
+    registry.register(DatabaseCollector(db, lambda: past_retention(db, settings)))
     registry.register(BrokerCollector(settings.broker_url, settings.broker_connect_timeout_s))
     return registry
 

@@ -115,10 +115,16 @@ def _schemas() -> dict[str, Any]:
         },
         "NewUser": NewUser.model_json_schema(),
         "NewToken": NewToken.model_json_schema(),
+        "Token": {
+            "type": "object",
+            "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "hint": {"type": "string"},
+                           "created_at": timestamp, "last_used_at": timestamp, "expires_at": timestamp,
+                           "revoked_at": timestamp},
+        },
         "CreatedToken": {
             "type": "object",
             "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "hint": {"type": "string"},
-                           "created_at": timestamp,
+                           "created_at": timestamp, "expires_at": timestamp,
                            "token": {"type": "string", "description": "shown only in this answer"}},
         },
         "Me": {"type": "object", "properties": {"email": {"type": "string"}, "role": {"type": "string"},
@@ -294,7 +300,9 @@ def _dead_letter_paths() -> dict[str, Any]:
         "job_state": {"type": ["string", "null"], "description": "null when the job is not in the database"},
         "error": {"type": ["object", "null"]}, "attempts": {"type": ["integer", "null"]},
         "death_reason": {"type": ["string", "null"], "description": "x-death reason: rejected, delivery_limit, …"},
-        "death_count": {"type": "integer"}, "died_at": {"type": ["string", "null"], "format": "date-time"},
+        "death_count": {"type": "integer"},
+        "unparseable": {"type": ["string", "null"], "description": "why it cannot be read as a job's message"},
+        "died_at": {"type": ["string", "null"], "format": "date-time"},
         "age_s": {"type": ["number", "null"]}, "links": {"type": "object"}}}
     unavailable = _error("the broker cannot be reached; nothing changed (or, for a replay, see the message)")
     one = {"parameters": [JOB_ID]}
@@ -364,14 +372,29 @@ def _account_paths() -> dict[str, Any]:
         "/api/users/{user_id}/disable": {"post": {
             "summary": "Disable a user (admin): their sessions end and their API tokens are revoked",
             "parameters": [USER_ID],
-            "responses": {"200": _json(_ref("User"), "disabled"), "404": _error("no such user")},
+            "responses": {"200": _json(_ref("User"), "disabled"), "404": _error("no such user"),
+                          "409": _error("the user is the last enabled admin")},
         }},
-        "/api/users/{user_id}/tokens": {"post": {
-            "summary": "Create an API token for a user (admin); the token is in this answer only",
-            "parameters": [USER_ID],
-            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewToken")}}},
-            "responses": {"201": _json(_ref("CreatedToken"), "created"), "404": _error("no such user"),
-                          "422": _error("invalid name, or the user is disabled")},
+        "/api/users/{user_id}/tokens": {
+            "get": {"summary": "A user's API tokens (admin): names, hints, use, expiry and revocation, never the token",
+                    "parameters": [USER_ID],
+                    "responses": {"200": _json({"type": "object", "properties": {
+                        "items": {"type": "array", "items": _ref("Token")}}}, "the user's tokens"),
+                        "404": _error("no such user")}},
+            "post": {
+                "summary": "Create an API token for a user (admin), optionally expiring; the token is shown only here",
+                "parameters": [USER_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("NewToken")}}},
+                "responses": {"201": _json(_ref("CreatedToken"), "created"), "404": _error("no such user"),
+                              "422": _error("invalid name or expiry, or the user is disabled")},
+            },
+        },
+        "/api/users/{user_id}/tokens/{token_id}/revoke": {"post": {
+            "summary": "Revoke one API token (admin); the user's other tokens and sessions keep working",
+            "parameters": [USER_ID, {"name": "token_id", "in": "path", "required": True,
+                                     "schema": {"type": "integer"}}],
+            "responses": {"200": _json(_ref("Token"), "revoked (again: unchanged)"),
+                          "404": _error("no such user or token")},
         }},
     }
 

@@ -3,9 +3,9 @@
 Every API request names a token, and reading it from the database was a third of a status request.
 An entry lives TOKEN_CACHE_S seconds from the moment it was read, so a token revoked or a user
 disabled elsewhere (another process, the command line) is refused at the latest that long after; a
-revocation through this process's API clears the cache at once. Unknown tokens are never
-remembered (a new token works at once, and guesses cannot fill the cache); at most MAX_ENTRIES
-tokens are kept, the oldest read dropped first.
+revocation through this process's API clears the cache at once, and no entry outlives its token's
+expiry. Unknown tokens are never remembered (a new token works at once, and guesses cannot fill the
+cache); at most MAX_ENTRIES tokens are kept, the oldest read dropped first.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 
 from accounts.directory import Identity
+from jobs.db import utcnow
 
 MAX_ENTRIES = 10_000
 
@@ -32,7 +33,8 @@ class TokenCache:
             entry = self._entries.get(digest)
             if entry is None:
                 return None
-            if time.monotonic() - entry[0] >= self.ttl_s:
+            expires = entry[1].token_expires_at
+            if time.monotonic() - entry[0] >= self.ttl_s or (expires is not None and expires <= utcnow()):
                 del self._entries[digest]
                 return None
             return entry[1]

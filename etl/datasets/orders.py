@@ -16,4 +16,7 @@ ORDERS = DatasetSpec(
         Column("country", ColumnType.COUNTRY),
     ),
     key=("order_id", "sku"),
+    # The batch invoice job sets invoice_id on the lines it bills: those are never rewritten by an import.
+    frozen_by="invoice_id",
+    frozen_reason="this order line is already invoiced, and billed lines are not changed",
 )

@@ -10,6 +10,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,6 +20,7 @@ from sqlalchemy import func, select, update
 from werkzeug.test import TestResponse
 
 from accounts import directory
+from accounts.models import ApiToken, User
 from etl.errors_report import ErrorsReport
 from etl.storage import errors_path
 from invoicing.document import write_invoice_pdf
@@ -28,12 +30,14 @@ from invoicing.options import InvoicingOptions
 from invoicing.party import Party
 from invoicing.request import InvoiceRequest
 from invoicing.store import store_invoice
+from jobs.db import utcnow
 from jobs.enqueue import submit_job
 from jobs.models import Job
 from tests.conftest import Stack
 from tests.integration.test_api import CLOSED_PORT_BROKER, assert_error, move, submit
 from tests.support.accounts import PASSWORD, Account, token_client
 from tests.support.dead_letters import plant_dead_letter
+from tests.support.processes import wait_for
 from webapp.errors import JSON_PATHS
 
 pytestmark = pytest.mark.integration
@@ -63,6 +67,14 @@ def fresh_user_id(stack: Stack) -> int:
     with stack.db.read_session() as session:
         user = directory.get_user(session, account.email)
         return user.id
+
+
+def fresh_token(stack: Stack) -> tuple[int, int]:
+    """(user id, token id) of a new viewer's token."""
+    account = stack.account("viewer")
+    with stack.db.read_session() as session:
+        user = directory.get_user(session, account.email)
+        return user.id, directory.list_tokens(session, user)[0].id
 
 
 # --- the access table ----------------------------------------------------------------------------
@@ -137,7 +149,7 @@ CASES = [
         "customer": {"name": "Ann", "email": "ann@example.test"}, "currency": "EUR",
         "items": [{"description": "x", "quantity": "1", "unit_price": "1", "tax_rate": "0"}]}),
     Case("POST", "/api/invoices/batch", "operator", 202, lambda s, c: "/api/invoices/batch",
-         lambda: {"period_start": "1999-01-01", "period_end": "1999-01-31"}),
+         lambda: {"period_start": "2000-01-01", "period_end": "2000-01-31"}),
     Case("GET", "/api/invoices", "viewer", 200, lambda s, c: "/api/invoices"),
     Case("GET", "/api/invoices/<invoice_id>", "viewer", 200, lambda s, c: f"/api/invoices/{stored_invoice(s)}"),
     Case("GET", "/api/invoices/<invoice_id>/pdf", "viewer", 200,
@@ -179,6 +191,10 @@ CASES = [
          lambda s, c: f"/api/users/{fresh_user_id(s)}/disable"),
     Case("POST", "/api/users/<int:user_id>/tokens", "admin", 201,
          lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens", lambda: {"name": "deploy-bot"}),
+    Case("GET", "/api/users/<int:user_id>/tokens", "admin", 200,
+         lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens"),
+    Case("POST", "/api/users/<int:user_id>/tokens/<int:token_id>/revoke", "admin", 200,
+         lambda s, c: "/api/users/{}/tokens/{}/revoke".format(*fresh_token(s))),
 ]
 
 # Sign-in and sign-out are for everyone by nature and have tests of their own; static files are public.
@@ -314,6 +330,67 @@ def test_a_token_made_through_the_api_works_once_shown(app: Flask, admin_client:
     token = issued.get_json()["token"]
     assert token.startswith(issued.get_json()["hint"])
     assert token_client(app, token).get("/api/me").get_json()["via"] == "token:nightly"
+
+
+def test_one_token_is_revoked_alone_and_the_others_keep_working(
+    stack: Stack, app: Flask, admin_client: FlaskClient
+) -> None:
+    account = stack.account("operator")
+    with stack.db.read_session() as session:
+        user_id = directory.get_user(session, account.email).id
+    second = admin_client.post(f"/api/users/{user_id}/tokens", json={"name": "deploy"}).get_json()
+    first_client, second_client = token_client(app, account.token), token_client(app, second["token"])
+    assert first_client.get("/api/me").status_code == second_client.get("/api/me").status_code == 200
+
+    revoked = admin_client.post(f"/api/users/{user_id}/tokens/{second['id']}/revoke")
+    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
+    assert_error(second_client.get("/api/me"), 401)
+    assert first_client.get("/api/me").status_code == 200  # the user's other token still works
+    listed = {t["name"]: t for t in admin_client.get(f"/api/users/{user_id}/tokens").get_json()["items"]}
+    assert listed["deploy"]["revoked_at"] and listed["tests"]["revoked_at"] is None
+    assert "token" not in listed["tests"] and "digest" not in listed["tests"]
+    assert_error(admin_client.post(f"/api/users/{user_id}/tokens/999999/revoke"), 404)
+    _other_user, other_token = fresh_token(stack)
+    assert_error(admin_client.post(f"/api/users/{user_id}/tokens/{other_token}/revoke"), 404)  # not this user's
+
+
+@pytest.mark.parametrize("days", [0, -1, 3651, "7"])
+def test_a_token_expiry_out_of_range_is_422(stack: Stack, admin_client: FlaskClient, days: object) -> None:
+    user_id = fresh_user_id(stack)
+    response = admin_client.post(f"/api/users/{user_id}/tokens", json={"name": "x", "expires_in_days": days})
+    assert assert_error(response, 422)["fields"][0]["field"] == "expires_in_days"
+
+
+def test_an_expired_token_is_refused(stack: Stack, app: Flask, admin_client: FlaskClient) -> None:
+    user_id = fresh_user_id(stack)
+    issued = admin_client.post(f"/api/users/{user_id}/tokens", json={"name": "short", "expires_in_days": 1})
+    assert issued.status_code == 201 and issued.get_json()["expires_at"]
+    client = token_client(app, issued.get_json()["token"])
+    assert client.get("/api/me").status_code == 200
+    with stack.db.transaction() as session:  # a day later, as far as the token is concerned
+        session.execute(update(ApiToken).where(ApiToken.id == issued.get_json()["id"])
+                        .values(expires_at=utcnow() - timedelta(seconds=1)))
+    wait_for(lambda: client.get("/api/me").status_code == 401, 10, what="the expired token to be refused")
+
+
+def test_the_last_enabled_admin_cannot_be_disabled(stack: Stack, app: Flask) -> None:
+    with stack.db.read_session() as session:
+        admins = [u for u in directory.list_users(session) if u.role == "admin" and u.is_enabled]
+    # Leave exactly one enabled admin: disable the others straight in the database, then put them back.
+    keep = stack.account("admin")
+    with stack.db.transaction() as session:
+        others = [u.id for u in admins if u.email != keep.email]
+        session.execute(update(User).where(User.id.in_(others)).values(disabled_at=utcnow()))
+    try:
+        client = token_client(app, keep.token)
+        me = next(u for u in client.get("/api/users").get_json()["items"] if u["email"] == keep.email)
+        refused = client.post(f"/api/users/{me['id']}/disable")
+        assert assert_error(refused, 409)["fields"][0]["field"] == "email"
+        assert "last enabled admin" in refused.get_json()["error"]["message"]
+        assert client.get("/api/me").status_code == 200  # still an admin, token still works
+    finally:
+        with stack.db.transaction() as session:
+            session.execute(update(User).where(User.id.in_(others)).values(disabled_at=None))
 
 
 def test_creating_a_user_twice_is_409_and_bad_fields_are_422(admin_client: FlaskClient) -> None:

@@ -149,3 +149,25 @@ def test_first_run_creates_exactly_one_admin_and_is_silent_the_second_time(
     app = stack.app(database_url=empty_database["DATABASE_URL"])
     assert token_client(app, token).get("/api/users").status_code == 200
     assert sign_in(app.test_client(), "admin@localhost", password).status_code == 302
+
+
+def test_one_token_is_revoked_from_the_shell_and_the_user_keeps_the_others(stack: Stack) -> None:
+    email = f"shell-{uuid.uuid4().hex[:6]}@example.test"
+    assert flask(stack.env, "users", "create", "--email", email, "--role", "viewer",
+                 "--password", "a long enough password").returncode == 0
+    first = flask(stack.env, "tokens", "create", "--email", email, "--name", "first").stdout.splitlines()[-1]
+    second = flask(stack.env, "tokens", "create", "--email", email, "--name", "second",
+                   "--expires-in-days", "30").stdout.splitlines()[-1]
+    listed = flask(stack.env, "tokens", "list", "--email", email).stdout
+    assert "first" in listed and "second" in listed and first not in listed and second not in listed
+
+    revoked = flask(stack.env, "tokens", "revoke", "--email", email, "--name", "first")
+    assert revoked.returncode == 0 and "revoked token 'first'" in revoked.stdout
+    app = stack.app()
+    wait_for(lambda: token_client(app, first).get("/api/me").status_code == 401, 10, what="the revoked token")
+    assert token_client(app, second).get("/api/me").status_code == 200
+    missing = flask(stack.env, "tokens", "revoke", "--email", email, "--name", "first")
+    assert missing.returncode != 0 and "no active token" in missing.stderr
+    assert flask(stack.env, "tokens", "revoke", "--email", email).returncode != 0  # neither --name nor --id
+    too_long = flask(stack.env, "tokens", "create", "--email", email, "--name", "x", "--expires-in-days", "99999")
+    assert too_long.returncode != 0 and "expires_in_days" in too_long.stderr

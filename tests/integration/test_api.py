@@ -405,6 +405,19 @@ def test_readyz_names_the_broker_when_it_is_unreachable(stack: Stack) -> None:
     assert body["checks"]["broker"] != "ok"
 
 
+def test_readyz_names_the_dependency_that_is_down_without_hosts_or_users(stack: Stack) -> None:
+    offline = stack.app(database_url="postgresql+psycopg://dbadmin-secret@127.0.0.1:1/payroll",
+                        broker_url="amqp://mquser-secret:pw@127.0.0.1:1//").test_client()
+    response = offline.get("/readyz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["failed"] == ["broker", "database"]
+    assert body["checks"]["database"].startswith("unavailable") and body["checks"]["broker"].startswith("unavailable")
+    text = response.get_data(as_text=True)
+    for secret in ("dbadmin-secret", "mquser-secret", "127.0.0.1", "payroll", "port 1"):
+        assert secret not in text
+
+
 # --- Idempotency-Key on every submit endpoint ----------------------------------------------------
 
 def test_an_idempotency_key_answers_the_first_diagnostic_job_and_refuses_another_body(

@@ -13,7 +13,7 @@ from tests.integration.test_api import CLOSED_PORT_BROKER, assert_error
 from tests.integration.test_sign_in import csrf_token, sign_in
 from tests.support.accounts import Account
 from tests.support.api import get_job, submit_sleep, wait_for_state
-from tests.support.dead_letters import plant_dead_letter
+from tests.support.dead_letters import plant_dead_letter, plant_raw_dead_letter
 from tests.support.processes import CeleryWorker, wait_for
 from tests.support.services import queue_depth
 
@@ -152,6 +152,44 @@ def test_a_message_of_an_unknown_job_is_shown_refused_for_replay_and_discardable
     assert "not in the database" in assert_error(client.post(f"/api/dead-letters/{job_id}/replay"), 409)["message"]
     assert client.post(f"/api/dead-letters/{job_id}/discard").get_json()["messages_removed"] == 1
     assert dead_item(client, job_id) is None
+
+
+CRAFTED = [
+    (b"not json at all", {"x-death": [{"count": "many", "reason": "rejected", "queue": "diagnostics"}]}),
+    (b"[" * 50_000 + b"]" * 50_000, {"task": "diagnostics.sleep"}),  # deeper than json can recurse
+    (b"[[\"" + b"x" * 200_000 + b"\"], {}, {}]", {"x-death": "not a list", "id": "y" * 5000}),
+    (b"[[], {}, {}]", None),  # no headers at all
+    (b'[["00000000-0000-0000-0000-00000000000g"], {}, {}]', {"x-death": [], "task": {"nested": ["table"]}}),
+    (b"\xff\xfe binary", {"x-death": [{"count": 2**62, "time": "yesterday"}]}),
+]
+
+
+def test_crafted_messages_are_listed_as_unparseable_and_the_rest_keeps_working(
+    stack: Stack, client: FlaskClient, browser: FlaskClient, worker: CeleryWorker
+) -> None:
+    for body, headers in CRAFTED:
+        plant_raw_dead_letter(stack.broker_url, body, headers)
+    real = dead_job(client)
+
+    page = listing(client)
+    crafted = [item for item in page["items"] if item["job_id"] is None]
+    assert len(crafted) == len(CRAFTED)
+    assert all(item["unparseable"] for item in crafted)
+    assert any("death count is not a number" in item["unparseable"] for item in crafted)
+    assert any("no headers" in item["unparseable"] for item in crafted)
+    mine = next(item for item in page["items"] if item["job_id"] == real)
+    assert mine["unparseable"] is None and mine["job_state"] == "failed"
+
+    replayed = client.post("/api/dead-letters/replay-all")
+    assert replayed.status_code == 200
+    assert replayed.get_json()["replayed"] == [real]
+    wait_for_state(client, real, "succeeded")
+    assert listing(client)["total"] == len(CRAFTED)  # the crafted ones stay, for a person to look at
+    page_html = browser.get("/dead-letters")
+    assert page_html.status_code == 200 and page_html.get_data(as_text=True).count(">unparseable<") == len(CRAFTED)
+
+    assert client.post("/api/dead-letters/discard-all").status_code == 200
+    assert listing(client)["total"] == 0
 
 
 def test_an_unknown_or_malformed_id_is_404(client: FlaskClient) -> None:

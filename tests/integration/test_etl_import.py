@@ -4,10 +4,13 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -23,11 +26,14 @@ from tests.support.processes import CeleryWorker, WorkerSlot
 pytestmark = pytest.mark.integration
 
 CHUNK_ROWS = 5_000
+ERRORS_MAX_ROWS = 2_000
+MAX_UNCOMPRESSED_MB = 512  # the ratio limit is out of the way here; tests/unit/test_unpack_limits.py tries it
 
 
 @pytest.fixture(scope="module")
 def etl_env(stack: Stack) -> dict[str, str]:
-    return {**stack.env, "ETL_CHUNK_ROWS": str(CHUNK_ROWS)}
+    return {**stack.env, "ETL_CHUNK_ROWS": str(CHUNK_ROWS), "ETL_ERRORS_MAX_ROWS": str(ERRORS_MAX_ROWS),
+            "MAX_UNCOMPRESSED_MB": str(MAX_UNCOMPRESSED_MB), "MAX_COMPRESSION_RATIO": "1000000000"}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +59,15 @@ def api(stack: Stack, etl_app: Flask) -> FlaskClient:
 
 
 @pytest.fixture(autouse=True)
-def empty_tables(stack: Stack) -> None:
-    with stack.db.transaction() as session:
-        session.execute(text("DELETE FROM orders"))
-        session.execute(text("DELETE FROM customers"))
+def empty_tables(stack: Stack) -> Iterator[None]:
+    """Each test starts with empty dataset tables, and leaves them empty for other modules' orders."""
+    def empty() -> None:
+        with stack.db.transaction() as session:
+            session.execute(text("DELETE FROM orders"))
+            session.execute(text("DELETE FROM customers"))
+    empty()
+    yield
+    empty()
 
 
 def upload(api: FlaskClient, content: bytes, dataset: str = "orders", filename: str = "data.csv") -> Any:
@@ -147,6 +158,41 @@ def test_existing_rows_are_updated_or_left_alone_and_a_reimport_changes_nothing(
     again = import_file(api, content)["result"]
     assert (again["rows_inserted"], again["rows_updated"], again["rows_unchanged"]) == (0, 0, 150)
     assert table_rows(stack, "SELECT count(*) FROM orders") == [(150,)]
+
+
+def test_a_reimport_does_not_rewrite_invoiced_order_lines(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    import_file(api, orders_file(200))
+    invoice = uuid.uuid4()
+    with stack.db.transaction() as session:  # lines 1-5 billed, as the batch invoice job leaves them
+        session.execute(text("UPDATE orders SET invoice_id = :invoice WHERE order_id <= 5"),
+                        {"invoice": invoice.hex if stack.backend == "sqlite" else invoice})
+    billed_before = table_rows(stack, "SELECT order_id, quantity, unit_price, currency FROM orders "
+                                      "WHERE order_id <= 5 ORDER BY order_id")
+    # Every line's quantity changes; lines 1-5 are invoiced, 6-200 are not; line 2 of the file is order 1.
+    content = ("\n".join([ORDERS_HEADER, *(bump_quantity(order_line(i)) for i in range(1, 201)),
+                          order_line(3)]) + "\n").encode()
+    job = import_file(api, content)
+    result = job["result"]
+    assert (result["rows_updated"], result["rows_rejected"]) == (195, 6)  # 5 billed + the duplicate of order 3
+    report = errors_csv(api, job["id"])
+    billed = [row for row in report if "already invoiced" in row["reason"]]
+    assert sorted(int(row["line"]) for row in billed) == [2, 3, 4, 5, 6]
+    assert all(row["column"] == "quantity" and "would change quantity" in row["reason"] for row in billed), billed
+    assert table_rows(stack, "SELECT order_id, quantity, unit_price, currency FROM orders "
+                             "WHERE order_id <= 5 ORDER BY order_id") == billed_before
+    assert table_rows(stack, "SELECT count(*) FROM orders WHERE invoice_id IS NOT NULL") == [(5,)]
+
+    unchanged_billed = ("\n".join([ORDERS_HEADER, *(order_line(i) for i in range(1, 6))]) + "\n").encode()
+    again = import_file(api, unchanged_billed)["result"]  # the billed lines as they were: nothing to refuse
+    assert (again["rows_rejected"], again["rows_unchanged"]) == (0, 5)
+
+
+def bump_quantity(line: str) -> str:
+    fields = line.split(",")
+    fields[4] = str(int(fields[4]) + 1)
+    return ",".join(fields)
 
 
 def test_latin1_semicolons_any_header_order_and_unknown_columns(
@@ -369,3 +415,84 @@ def test_the_import_form_refuses_a_post_without_csrf_token(stack: Stack, etl_app
                             content_type="multipart/form-data")
     assert response.status_code == 400
     assert stored_uploads(stack) == before
+
+
+# --- bounds: a small upload cannot cost a large resource (issue 14) ------------------------------
+
+def pool_peak_rss(worker: CeleryWorker) -> int:
+    """The largest peak resident size (VmHWM) of the worker's pool processes, in bytes."""
+    peaks = []
+    for child in psutil.Process(worker.pid).children(recursive=True):
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        peaks.append(int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024)  # type: ignore[union-attr]
+    return max(peaks)
+
+
+def gzip_stream(parts: Iterator[bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6) as out:
+        for part in parts:
+            out.write(part)
+    return buffer.getvalue()
+
+
+def test_one_unbroken_line_in_a_small_gzip_is_rejected_without_growing_the_worker(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    import_file(api, orders_file(10))  # the pool process has imported once: its baseline
+    before = pool_peak_rss(etl_worker)
+    line_mb = 400
+    content = gzip_stream(iter([(ORDERS_HEADER + "\n").encode(), *(order_line(i).encode() + b"\n" for i in
+                                                                  range(1, 101)),
+                                *(b"x" * (1 << 20) for _ in range(line_mb)), b"\n",
+                                *(order_line(i).encode() + b"\n" for i in range(101, 201))]))
+    assert len(content) < 2 << 20  # a small upload
+    job = import_file(api, content, filename="long.csv.gz", timeout=120)
+    result = job["result"]
+    assert (result["rows_loaded"], result["rows_rejected"]) == (200, 1)
+    [rejected] = errors_csv(api, job["id"])
+    assert rejected["line"] == "102" and "longer than 1 MiB" in rejected["reason"]
+    grown = pool_peak_rss(etl_worker) - before
+    assert grown < (line_mb << 20) // 3, f"the worker grew by {grown >> 20} MB for a {line_mb} MB line"
+
+
+def test_a_gzip_that_unpacks_past_the_limit_fails_readably_and_loads_nothing_past_it(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    row = (order_line(1) + "\n").encode()
+    copies = ((MAX_UNCOMPRESSED_MB + 64) << 20) // len(row)  # the same row again and again: duplicates
+    content = gzip_stream(iter([(ORDERS_HEADER + "\n").encode(), *(row * 100_000 for _ in range(copies // 100_000))]))
+    assert len(content) < 4 << 20
+    job = import_file(api, content, filename="bomb.csv.gz", state="failed", timeout=120)
+    assert job["error"]["type"] == "UnpackLimitExceeded"
+    assert f"more than {MAX_UNCOMPRESSED_MB} MB (MAX_UNCOMPRESSED_MB)" in job["error"]["message"]
+    assert table_rows(stack, "SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_a_file_of_rejects_stops_early_and_its_report_is_bounded(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    rows = 60_000
+    bad = [f"{900_000 + i},not-a-date,a@example.test,SKU-1,1,1.00,EUR,DE" for i in range(rows)]
+    job = import_file(api, ("\n".join([ORDERS_HEADER, *bad]) + "\n").encode(), state="failed", timeout=120)
+    details = job["error"]["details"]
+    assert details["rows_read"] < 3 * CHUNK_ROWS  # stopped at the first chunks, not at line 60,001
+    assert "stopped after line" in job["error"]["message"]
+    report = errors_csv(api, job["id"])
+    assert len(report) == ERRORS_MAX_ROWS + 1
+    assert report[-1]["line"] == "" and f"{details['rows_rejected'] - ERRORS_MAX_ROWS} more rejected rows are not " \
+        "listed" in report[-1]["reason"]
+
+
+def test_a_report_stops_listing_at_its_bound_and_says_how_many_more(
+    stack: Stack, api: FlaskClient, etl_worker: CeleryWorker
+) -> None:
+    total, every = 75_000, 30  # 2,500 rejects, 3.3 %: under the threshold, over the report's bound
+    lines = [f"{i},not-a-date,a@example.test,SKU-1,1,1.00,EUR,DE" if i % every == 0 else order_line(i)
+             for i in range(1, total + 1)]
+    job = import_file(api, ("\n".join([ORDERS_HEADER, *lines]) + "\n").encode(), timeout=180)
+    rejected = job["result"]["rows_rejected"]
+    assert rejected == total // every
+    report = errors_csv(api, job["id"])
+    assert len(report) == ERRORS_MAX_ROWS + 1
+    assert f"{rejected - ERRORS_MAX_ROWS} more rejected rows are not listed" in report[-1]["reason"]

@@ -5,7 +5,7 @@ import io
 import re
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -419,14 +419,103 @@ def test_every_bad_field_is_listed_with_its_reason(stack: Stack, api: FlaskClien
 
 def test_invoices_are_listed_newest_first_and_filtered(stack: Stack, api: FlaskClient, worker: CeleryWorker) -> None:
     mine = f"filter-{stack.backend}@lodz.test"
-    job = wait_for_state(api, submit_invoice(api, invoice_body(mine, send_email=False, issue_date="2026-02-10")),
-                         "succeeded")
+    # Next year's series: a date in this year's could come before invoices other tests issued today.
+    issued = date(date.today().year + 1, 2, 10)
+    job = wait_for_state(api, submit_invoice(api, invoice_body(mine, send_email=False,
+                                                               issue_date=issued.isoformat())), "succeeded")
     found = api.get("/api/invoices", query_string={"customer": f"filter-{stack.backend}"}).get_json()["items"]
     assert [item["number"] for item in found] == [job["result"]["number"]]
-    assert found[0]["issue_date"] == "2026-02-10" and found[0]["due_date"] == "2026-03-12"
-    in_range = api.get("/api/invoices", query_string={"date_from": "2026-02-10", "date_to": "2026-02-10",
+    assert found[0]["issue_date"] == issued.isoformat()
+    assert found[0]["due_date"] == (issued + timedelta(days=30)).isoformat()
+    in_range = api.get("/api/invoices", query_string={"date_from": issued.isoformat(), "date_to": issued.isoformat(),
                                                       "limit": 100}).get_json()["items"]
     assert job["result"]["number"] in [item["number"] for item in in_range]
-    assert all(item["issue_date"] == "2026-02-10" for item in in_range)
+    assert all(item["issue_date"] == issued.isoformat() for item in in_range)
     assert assert_error(api.get("/api/invoices/not-an-id"), 404)
     assert assert_error(api.get("/api/invoices", query_string={"date_from": "yesterday"}), 422)
+
+
+# --- bounds: every value fits where it goes (issue 14) -------------------------------------------
+
+def job_total(stack: Stack) -> int:
+    with stack.db.read_session() as session:
+        return session.execute(text("SELECT count(*) FROM jobs")).scalar_one()
+
+
+@pytest.mark.parametrize(("items", "reason"), [
+    ([{"description": "x", "quantity": "999999999999", "unit_price": "99999999999", "tax_rate": "21"}],
+     "line 1: the line's amount"),
+    ([{"description": "a", "quantity": "1", "unit_price": "1", "tax_rate": "0"},
+      {"description": "b", "quantity": "100000", "unit_price": "99999999", "tax_rate": "0"}], "line 2"),
+    ([{"description": f"l{i}", "quantity": "1000", "unit_price": "999999999", "tax_rate": "0"} for i in range(3)],
+     "the invoice's total with tax must stay below"),
+    ([{"description": "x", "quantity": "900000", "unit_price": "1000000", "tax_rate": "100"}],
+     "the invoice's total with tax"),
+])
+def test_amounts_that_the_columns_cannot_hold_are_refused_at_submit(
+    stack: Stack, api: FlaskClient, items: list[dict[str, str]], reason: str
+) -> None:
+    before = job_total(stack), invoice_count(stack)
+    error = assert_error(api.post("/api/invoices", json=invoice_body(items=items)), 422)
+    assert [field["field"] for field in error["fields"]] == ["items"]
+    assert reason in error["fields"][0]["reason"]
+    assert (job_total(stack), invoice_count(stack)) == before
+
+
+@pytest.mark.parametrize("body", [
+    {"issue_date": "1900-01-01"}, {"issue_date": "9999-12-31"}, {"issue_date": "0001-01-01"},
+    {"issue_date": "2026-01-01", "due_date": "2099-01-01"},
+])
+def test_dates_out_of_a_sane_range_are_refused(api: FlaskClient, body: dict[str, str]) -> None:
+    error = assert_error(api.post("/api/invoices", json=invoice_body(**body)), 422)
+    assert {field["field"] for field in error["fields"]} <= {"issue_date", "due_date"}
+    batch = api.post("/api/invoices/batch", json={"period_start": "1800-01-01", "period_end": "2026-01-31"})
+    assert assert_error(batch, 422)["fields"][0]["field"] == "period_start"
+    endless = api.post("/api/invoices/batch", json={"period_start": "2020-01-01", "period_end": "2026-01-31"})
+    assert "at most 366 days" in assert_error(endless, 422)["fields"][0]["reason"]
+
+
+@pytest.mark.parametrize("email", [
+    "ap@lodz.test, boss@lodz.test", "ap@lodz.test;boss@lodz.test", "AP <ap@lodz.test>", "ap@lodz.test (billing)",
+    "ap@lodz.test\r\nBcc: everyone@lodz.test", "ap\u200b@lodz.test", "ap@lodz", "ap@@lodz.test", '"a p"@lodz.test',
+    "ap@lodz_test.pl",
+])
+def test_a_customer_email_must_be_one_bare_address(stack: Stack, api: FlaskClient, email: str) -> None:
+    before = job_total(stack)
+    error = assert_error(api.post("/api/invoices", json=invoice_body(email)), 422)
+    assert [field["field"] for field in error["fields"]] == ["customer.email"]
+    assert job_total(stack) == before
+
+
+def test_an_invoice_dated_before_the_last_of_its_series_fails_readably_and_keeps_the_numbers_gapless(
+    stack: Stack, api: FlaskClient, worker: CeleryWorker
+) -> None:
+    # The 2001 series, used by no other test.
+    first = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-01")),
+                           "succeeded")
+    assert first["result"]["number"] == "INV-2001-000001"
+    backdated = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-05-01")),
+                               "failed")
+    message = backdated["error"]["message"]
+    assert "issue_date" in message and "2001-06-01" in message and "INV-2001-000001" in message
+    assert "SELECT" not in message
+    same_day = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-01")),
+                              "succeeded")
+    assert same_day["result"]["number"] == "INV-2001-000002"  # the refused one took no number
+    assert_gapless(stack)
+
+
+@pytest.mark.parametrize("name", ["items-²-quantity", "items-٣-quantity", "items-99999999999999999999-quantity",
+                                  "items-200-quantity", "items-0-colour", "items--1-quantity"])
+def test_item_field_names_the_form_never_makes_are_a_422(stack: Stack, api_app: Flask, name: str) -> None:
+    person = stack.account("operator")
+    browser = api_app.test_client()
+    assert sign_in(browser, person.email, person.password).status_code == 302
+    before = job_total(stack)
+    fields = {"csrf_token": csrf_token(browser.get("/invoices/new")), "customer-name": "Müller GmbH",
+              "customer-email": "ap@mueller.test", "currency": "EUR", "items-0-description": "Design",
+              "items-0-quantity": "2", "items-0-unit_price": "100", "items-0-tax_rate": "19", name: "1"}
+    refused = browser.post("/invoices/new", data=fields)
+    assert refused.status_code == 422
+    assert 'id="items-error"' in refused.get_data(as_text=True)
+    assert job_total(stack) == before

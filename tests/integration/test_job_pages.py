@@ -97,6 +97,21 @@ def test_a_closed_stream_gives_its_slot_back(stack: Stack) -> None:
         assert client.get(f"/api/jobs/{job_id}/events").status_code == 503
 
 
+def test_one_user_holding_streams_leaves_slots_for_another(stack: Stack) -> None:
+    app = stack.app(sse_max_streams=4, sse_max_streams_per_user=2)
+    greedy, other = stack.client(app, "viewer"), stack.client(app, "viewer")
+    job_id = unpublished_job(stack)  # queued: its streams stay open
+    with greedy.get(f"/api/jobs/{job_id}/events") as first, greedy.get(f"/api/jobs/{job_id}/events") as second:
+        assert first.status_code == second.status_code == 200
+        third = greedy.get(f"/api/jobs/{job_id}/events")
+        assert third.status_code == 429 and third.headers["Retry-After"] == "1"
+        assert "poll" in third.get_json()["error"]["message"]
+        with other.get(f"/api/jobs/{job_id}/events") as theirs:
+            assert theirs.status_code == 200  # another user still gets a live page
+    with greedy.get(f"/api/jobs/{job_id}/events") as again:  # closed streams gave the user's slots back
+        assert again.status_code == 200
+
+
 def test_a_server_without_free_stream_slots_sends_the_page_to_polling(stack: Stack) -> None:
     app = stack.app(sse_max_streams=0)
     client = stack.client(app, "viewer")

@@ -21,3 +21,13 @@ def plant_dead_letter(broker_url: str, job_id: str, task_name: str = "diagnostic
         producer.publish([[job_id], {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
                          exchange=DEAD_LETTER_EXCHANGE.name, routing_key=queue, headers=headers,
                          serializer="json", delivery_mode=2)
+
+
+def plant_raw_dead_letter(broker_url: str, body: bytes, headers: dict[str, object] | None,
+                          queue: str = "diagnostics", content_type: str = "application/json") -> None:
+    """Put any body and headers into `<queue>.dead`, as a crafted or foreign message would arrive."""
+    with Connection(broker_url) as connection:
+        declare_topology(connection)
+        connection.Producer().publish(body, exchange=DEAD_LETTER_EXCHANGE.name, routing_key=queue,
+                                      headers=headers, content_type=content_type, content_encoding="binary",
+                                      delivery_mode=2)

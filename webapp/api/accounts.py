@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from accounts import directory
-from accounts.models import User
+from accounts.models import ApiToken, User
 from accounts.roles import Role
 from webapp.access import current_identity, requires
 from webapp.api.requests import json_body
@@ -31,6 +31,7 @@ class NewToken(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100)
+    expires_in_days: int | None = Field(None, ge=1, le=directory.MAX_TOKEN_DAYS)
 
 
 def user_to_dict(session: Session, user: User) -> dict[str, Any]:
@@ -46,8 +47,15 @@ def user_to_dict(session: Session, user: User) -> dict[str, Any]:
     }
 
 
+def token_to_dict(token: ApiToken) -> dict[str, Any]:
+    """A token as its owner and admins see it: never the token itself."""
+    return {"id": token.id, "name": token.name, "hint": token.hint, "created_at": iso(token.created_at),
+            "last_used_at": iso(token.last_used_at), "expires_at": iso(token.expires_at),
+            "revoked_at": iso(token.revoked_at)}
+
+
 def account_error(error: directory.AccountError) -> ApiError:
-    status = 409 if isinstance(error, directory.AccountExists) else 422
+    status = 409 if isinstance(error, directory.AccountExists | directory.AccountConflict) else 422
     return ApiError(status, str(error), [{"field": error.field, "reason": error.reason}])
 
 
@@ -87,8 +95,11 @@ def create_user() -> tuple[Response, int]:
 @bp.post("/users/<int:user_id>/disable")
 @requires(Role.ADMIN)
 def disable_user(user_id: int) -> Response:
-    with runtime().db.transaction() as session:
-        user = directory.disable_user(session, get_user_or_404(session, user_id).email)
+    try:
+        with runtime().db.transaction() as session:
+            user = directory.disable_user(session, get_user_or_404(session, user_id).email)
+    except directory.AccountError as error:
+        raise account_error(error) from None
     # After the commit: this process refuses the user's tokens at once (the others within TOKEN_CACHE_S).
     runtime().tokens.clear()
     with runtime().db.read_session() as session:
@@ -101,9 +112,32 @@ def create_token(user_id: int) -> tuple[Response, int]:
     body = json_body(NewToken)
     try:
         with runtime().db.transaction() as session:
-            row, token = directory.create_token(session, get_user_or_404(session, user_id).email, body.name)
-            payload = {"id": row.id, "name": row.name, "hint": row.hint, "created_at": iso(row.created_at),
-                       "token": token}
+            row, token = directory.create_token(session, get_user_or_404(session, user_id).email, body.name,
+                                                body.expires_in_days)
+            payload = token_to_dict(row) | {"token": token}
     except directory.AccountError as error:
         raise account_error(error) from None
     return jsonify(payload), 201
+
+
+@bp.get("/users/<int:user_id>/tokens")
+@requires(Role.ADMIN)
+def list_tokens(user_id: int) -> Response:
+    with runtime().db.read_session() as session:
+        tokens = directory.list_tokens(session, get_user_or_404(session, user_id))
+        return jsonify({"items": [token_to_dict(token) for token in tokens]})
+
+
+@bp.post("/users/<int:user_id>/tokens/<int:token_id>/revoke")
+@requires(Role.ADMIN)
+def revoke_token(user_id: int, token_id: int) -> Response:
+    """Revoke one token; the user's other tokens and sessions keep working."""
+    with runtime().db.transaction() as session:
+        user = get_user_or_404(session, user_id)
+        try:
+            token = directory.revoke_token(session, user, token_id)
+        except directory.AccountError:
+            raise ApiError(404, f"user {user_id} has no token with id {token_id}") from None
+        payload = token_to_dict(token)
+    runtime().tokens.clear()  # this process refuses it at once, the others within TOKEN_CACHE_S
+    return jsonify(payload)

@@ -72,6 +72,7 @@ def dead_letter_to_dict(item: DeadLetter) -> dict[str, Any]:
         "death_reason": message.reason,
         "death_count": message.death_count,
         "died_at": iso(message.died_at),
+        "unparseable": message.problem,
         "age_s": round(age, 1) if age is not None else None,
         "links": {"job": job_url(message.job_id) if message.job_id else None},
     }

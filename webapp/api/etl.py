@@ -99,6 +99,7 @@ def get_errors_csv(job_id: str) -> Response:
         run = import_or_404(session, job_id)
     path = errors_path(runtime().settings.upload_dir, uuid.UUID(str(run.job_id)))
     if not path.exists():
-        raise ApiError(404, "the import has not started yet; its errors report does not exist")
+        raise ApiError(404, "no errors report: the import has not started yet, or its files were deleted after "
+                            "UPLOAD_RETENTION_DAYS")
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"import-{run.job_id}-errors.csv",
                      max_age=0)

@@ -3,8 +3,10 @@
 A stream sends the job (the same JSON as GET /api/jobs/<id>) whenever it changes, ends when the job
 finishes, and otherwise after SSE_MAX_S so that no thread is held for ever; the browser's EventSource
 reconnects by itself and sends Last-Event-ID (the job's ETag) so an unchanged job is not sent twice.
-Each web process serves at most SSE_MAX_STREAMS streams at once; past that it answers 503 with
-Retry-After and the page polls the status endpoint instead.
+Each web process serves at most SSE_MAX_STREAMS streams at once, and at most SSE_MAX_STREAMS_PER_USER
+to one user, so that one person's tabs (or a script) cannot hold every slot; past either limit it
+answers with Retry-After (503 for the server's, 429 for the user's) and the page polls the status
+endpoint instead.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 
 from flask import Blueprint, Response, current_app, request, stream_with_context
@@ -19,6 +22,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from jobs import lifecycle
 from jobs.db import Database
 from jobs.states import JobState
+from webapp.access import current_identity
 from webapp.errors import ApiError
 from webapp.queries import get_job_or_404
 from webapp.runtime import runtime
@@ -30,23 +34,38 @@ HEARTBEAT_S = 15.0
 
 
 class StreamSlots:
-    """A per-process cap on open event streams."""
+    """Per-process caps on open event streams: in all, and per user."""
 
-    def __init__(self, limit: int) -> None:
-        self._slots = threading.BoundedSemaphore(limit) if limit > 0 else None
+    def __init__(self, limit: int, per_user: int) -> None:
+        self.limit = limit
+        self.per_user = per_user
+        self._held: Counter[int] = Counter()
+        self._lock = threading.Lock()
 
-    def acquire(self) -> bool:
-        return self._slots is not None and self._slots.acquire(blocking=False)
+    def acquire(self, user_id: int) -> None:
+        """Take a slot for `user_id`, or raise the ApiError that sends the page to polling."""
+        with self._lock:
+            if self._held.total() >= self.limit:
+                raise ApiError(503, "too many live streams on this server; poll GET /api/jobs/<id> instead",
+                               headers={"Retry-After": "1"})
+            if self._held[user_id] >= self.per_user:
+                raise ApiError(429, f"you already hold {self.per_user} live streams on this server; "
+                               "poll GET /api/jobs/<id> instead", headers={"Retry-After": "1"})
+            self._held[user_id] += 1
 
-    def release(self) -> None:
-        assert self._slots is not None
-        self._slots.release()
+    def release(self, user_id: int) -> None:
+        with self._lock:
+            self._held[user_id] -= 1
+            if self._held[user_id] <= 0:
+                del self._held[user_id]
 
 
 def stream_slots() -> StreamSlots:
     slots = current_app.extensions.get("job_event_slots")
     if slots is None:
-        slots = current_app.extensions["job_event_slots"] = StreamSlots(runtime().settings.sse_max_streams)
+        settings = runtime().settings
+        slots = current_app.extensions["job_event_slots"] = StreamSlots(settings.sse_max_streams,
+                                                                        settings.sse_max_streams_per_user)
     return slots
 
 
@@ -106,16 +125,15 @@ def stream_job_events(job_id: str) -> Response:
     with rt.db.read_session() as session:
         key = get_job_or_404(session, job_id).id
     slots = stream_slots()
-    if not slots.acquire():
-        raise ApiError(503, "too many live streams on this server; poll GET /api/jobs/<id> instead",
-                       headers={"Retry-After": "1"})
+    user_id = current_identity().user_id
+    slots.acquire(user_id)
     settings = rt.settings
     events = job_events(rt.db, key, request.headers.get("Last-Event-ID"), max_s=settings.sse_max_s,
                         poll_s=settings.sse_poll_interval_s, retry_ms=1000)
     # stream_with_context: the job's JSON links are built with url_for while the stream runs.
     response = Response(stream_with_context(events), mimetype="text/event-stream")
     # The server closes the response whether the stream ended, the client left or it never started.
-    response.call_on_close(slots.release)
+    response.call_on_close(lambda: slots.release(user_id))
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # a proxy in front must not buffer the stream
     return response

@@ -1,6 +1,7 @@
 """Pages for invoices: the new-invoice form (line items added and removed in the page) and the list."""
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
@@ -29,11 +30,25 @@ ITEM_FIELDS = ("description", "quantity", "unit_price", "tax_rate")
 LIST_LIMIT = 50
 
 
+# items-<index>-<field>: the index in ASCII digits, below MAX_ROWS (the page never numbers rows higher).
+ITEM_FIELD_NAME = re.compile(r"items-([0-9]{1,3})-(" + "|".join(ITEM_FIELDS) + ")", re.ASCII)
+
+
+class FormFieldsRefused(ValueError):
+    """Item field names the form never produces (another digit script, a huge index, an unknown field)."""
+
+
 def form_rows(form: MultiDict[str, str]) -> list[dict[str, str]]:
     """The line-item rows of the form, in order, without the ones left entirely blank."""
-    indexes = sorted({int(key.split("-")[1]) for key in form if key.startswith("items-") and key.count("-") == 2
-                      and key.split("-")[1].isdigit()})[:MAX_ROWS]
-    rows = [{name: form.get(f"items-{i}-{name}", "").strip() for name in ITEM_FIELDS} for i in indexes]
+    indexes: set[int] = set()
+    for key in form:
+        if not key.startswith("items"):
+            continue
+        match = ITEM_FIELD_NAME.fullmatch(key)
+        if match is None or int(match.group(1)) >= MAX_ROWS:
+            raise FormFieldsRefused(f"field {key[:40]!r} is not items-<0 to {MAX_ROWS - 1}>-<{'|'.join(ITEM_FIELDS)}>")
+        indexes.add(int(match.group(1)))
+    rows = [{name: form.get(f"items-{i}-{name}", "").strip() for name in ITEM_FIELDS} for i in sorted(indexes)]
     return [row for row in rows if any(row.values())]
 
 
@@ -67,13 +82,16 @@ def new_invoice() -> Response | tuple[str, int]:
     rows: list[dict[str, str]] = []
     errors: dict[str, str] = {}
     if request.method == "POST":
-        rows = form_rows(request.form)
+        try:
+            rows = form_rows(request.form)
+        except FormFieldsRefused as refused:
+            rows, errors = [], {"items": str(refused)}
         values = form_payload(request.form, rows)
         try:
             body = InvoiceBody.model_validate(values)
         except ValidationError as error:
-            errors = field_errors(error)
-        else:
+            errors = field_errors(error) | errors
+        if not errors:
             job, _new = submit(issue_invoice, body.to_request().to_dict())
             return redirect(url_for("pages.job_page", job_id=str(job.id)), code=303)
     shown = rows + [dict.fromkeys(ITEM_FIELDS, "") for _ in range(max(BLANK_ROWS - len(rows), 1))]

@@ -1,18 +1,31 @@
 """Invoice bodies (JSON and the form) and the invoice list's query string."""
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from accounts.addresses import AddressError, single_address
 from etl.codes import country_codes
-from invoicing.money import LineItem, MoneyError, minor_unit
+from invoicing.money import LineItem, MoneyError, compute_totals, minor_unit
 from invoicing.party import Party
 from invoicing.request import InvoiceRequest
 
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EARLIEST_DATE = date(2000, 1, 1)
+FUTURE_DAYS = 366  # an issue date or a batch period at most a year ahead
+MAX_DUE_DAYS = 5 * 366
+MAX_PERIOD_DAYS = 366
+
+
+def sane_date(value: date | None) -> date | None:
+    """A date between 2000-01-01 and a year from today (the invoices' dates, a batch's period)."""
+    if value is None:
+        return value
+    latest = datetime.now(UTC).date() + timedelta(days=FUTURE_DAYS)
+    if not EARLIEST_DATE <= value <= latest:
+        raise ValueError(f"must be between {EARLIEST_DATE.isoformat()} and {latest.isoformat()}")
+    return value
 
 
 class CustomerBody(BaseModel):
@@ -27,9 +40,10 @@ class CustomerBody(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        if not EMAIL.match(value):
-            raise ValueError("not an email address")
-        return value.lower()
+        try:
+            return single_address(value)
+        except AddressError as error:
+            raise ValueError(str(error)) from None
 
     @field_validator("country")
     @classmethod
@@ -73,6 +87,21 @@ class InvoiceBody(BaseModel):
     def _check_currency(cls, value: str) -> str:
         return _currency(value)
 
+    _issue_date = field_validator("issue_date")(sane_date)
+
+    @field_validator("items")
+    @classmethod
+    def _amounts_fit(cls, items: list[ItemBody], info: ValidationInfo) -> list[ItemBody]:
+        """The totals the job will compute must fit the invoice's columns (the job checks again)."""
+        currency = info.data.get("currency")
+        if currency:
+            try:
+                compute_totals(currency, [LineItem(i.description, i.quantity, i.unit_price, i.tax_rate) for i in items])
+            except MoneyError as error:
+                line = error.field.removeprefix("items.")
+                raise ValueError(f"line {int(line) + 1}: {error.reason}" if line.isdigit() else error.reason) from None
+        return items
+
     @field_validator("due_date")
     @classmethod
     def _due(cls, value: date | None, info: ValidationInfo) -> date | None:
@@ -83,6 +112,8 @@ class InvoiceBody(BaseModel):
         issue = info.data.get("issue_date") or datetime.now(UTC).date()
         if value < issue:
             raise ValueError(f"is before the issue date {issue.isoformat()}")
+        if (value - issue).days > MAX_DUE_DAYS:
+            raise ValueError(f"must be at most {MAX_DUE_DAYS} days after the issue date")
         return value
 
     def to_request(self) -> InvoiceRequest:
@@ -104,12 +135,17 @@ class BatchBody(BaseModel):
     period_end: date
     send_email: bool = True
 
+    _period_start = field_validator("period_start")(sane_date)
+
     @field_validator("period_end")
     @classmethod
     def _order(cls, value: date, info: ValidationInfo) -> date:
+        sane_date(value)
         start = info.data.get("period_start")
         if start is not None and value < start:
             raise ValueError(f"is before period_start {start.isoformat()}")
+        if start is not None and (value - start).days >= MAX_PERIOD_DAYS:
+            raise ValueError(f"the period may span at most {MAX_PERIOD_DAYS} days")
         return value
 
 

@@ -1,5 +1,5 @@
 // The job page follows its job live: Server-Sent Events from /api/jobs/<id>/events, and when the
-// server cannot stream (503, no EventSource, a proxy in the way) it polls GET /api/jobs/<id> with its ETag.
+// server cannot stream (503 or 429, no EventSource, a proxy in the way) it polls GET /api/jobs/<id> with its ETag.
 (function () {
   "use strict";
   var section = document.getElementById("job");
