@@ -28,6 +28,8 @@ def flower_options(settings: Settings) -> dict[str, object]:
         "persistent": True,
         "db": str(settings.var_dir / "flower.db"),
         "broker_api": flower_broker_api(settings),
+        # People reach Flower through the web app's /flower/ (webapp/flower_proxy.py), which signs them in.
+        "url_prefix": "flower",
     }
     if settings.flower_basic_auth:
         options["basic_auth"] = [settings.flower_basic_auth]

@@ -85,7 +85,9 @@ class Settings(BaseModel):
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, gt=0, lt=65536)
     flower_basic_auth: str = ""
-    # Where people's browsers reach Flower (the navigation links to it); empty: http://FLOWER_HOST:FLOWER_PORT/.
+    # Where the web app's /flower/ proxy reaches Flower; empty: FLOWER_HOST:FLOWER_PORT (127.0.0.1 for 0.0.0.0).
+    flower_upstream_url: str = ""
+    # The navigation's link to Flower; empty: the web app's /flower/ proxy (webapp/flower_proxy.py).
     flower_public_url: str = ""
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

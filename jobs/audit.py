@@ -16,6 +16,7 @@ class AuditAction(StrEnum):
     RETRIED = "retried"
     REPLAYED = "replayed"
     DISCARDED = "discarded"
+    FLOWER_CONTROL = "flower control"  # revoked, aborted or limited through Flower (webapp/flower_proxy.py)
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ fi
 cat <<INFO
 
   Web and API   http://$host:$port/         (sign in; status: http://$host:$port/readyz, API: /api/openapi.json)
-  Flower        http://$FLOWER_HOST:$FLOWER_PORT/   user:password $FLOWER_BASIC_AUTH
+  Flower        http://$host:$port/flower/   (signed in as an operator; Flower itself listens on $FLOWER_HOST:$FLOWER_PORT)
   Metrics       http://$host:$port/metrics   (Prometheus; send a viewer's API token as a bearer token)
   RabbitMQ UI   http://127.0.0.1:15672/
   Ctrl-C stops every process.

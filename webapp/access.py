@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, redirect, request, url_for
 from flask_login import UserMixin, current_user
@@ -25,6 +26,9 @@ from webapp.runtime import runtime
 View = TypeVar("View", bound=Callable[..., Any])
 
 ACCESS_ATTRIBUTE = "required_role"
+# A view whose browser writes cannot carry the app's CSRF token (a proxied application's own pages):
+# a session's write is accepted when the browser says it comes from this site (Origin, else Referer).
+SAME_SITE_WRITES = "same_site_writes"
 PUBLIC = "public"
 # Endpoints Flask adds itself: the stylesheet of the sign-in page must load before anyone signs in.
 PUBLIC_ENDPOINTS = frozenset({"static"})
@@ -54,6 +58,17 @@ class SessionUser(UserMixin):
 
     def get_id(self) -> str:
         return str(self.identity.user_id)
+
+
+def same_site_writes(view: View) -> View:
+    """Check a session's writes to the view by their Origin (or Referer) instead of a CSRF token."""
+    setattr(view, SAME_SITE_WRITES, True)
+    return view
+
+
+def from_this_site() -> bool:
+    source = request.headers.get("Origin") or request.headers.get("Referer") or ""
+    return bool(source) and urlsplit(source).netloc == request.host
 
 
 def current_identity() -> Identity:
@@ -126,7 +141,11 @@ def enforce_access() -> Response | None:
     if not identity.role.permits(required):
         raise ApiError(403, f"this needs the {required} role; you are {identity.role}")
     if identity.token_id is None and request.method not in SAFE_METHODS:
-        csrf.protect()  # a session cookie is sent by the browser on its own; a bearer token is not
+        # A session cookie is sent by the browser on its own; a bearer token is not.
+        if not getattr(view, SAME_SITE_WRITES, False):
+            csrf.protect()
+        elif not from_this_site():
+            raise ApiError(403, "a write from a browser must come from this site's own pages (Origin)")
     return None
 
 

@@ -9,7 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
 from tests.browser.conftest import Site, screenshot
@@ -125,21 +125,17 @@ def test_a_failed_job_is_replayed_from_the_dead_letters_and_succeeds(site: Site,
     expect(page.locator("#job-attempts tbody tr")).to_have_count(4)
 
 
-def test_flower_shows_the_workers_tasks(site: Site, chromium: Browser) -> None:
+def test_flower_shows_the_workers_tasks_through_the_app(site: Site, page: Page) -> None:
     job = site.api("POST", "/api/diagnostics/sleep", {"seconds": 0.5, "steps": 2})
     wait_for(lambda: site.api("GET", f"/api/jobs/{job['id']}")["state"] == "succeeded", 30, what="the job to finish")
-    user, password = site.live.flower_auth.split(":", 1)
-    context = chromium.new_context(viewport={"width": 1280, "height": 860},
-                                   http_credentials={"username": user, "password": password})
-    try:
-        page = context.new_page()
-        page.goto(site.live.flower_url + "/tasks")
-        row = page.locator("table tbody tr", has_text=job["id"])  # a job's Celery task id is its job id
-        expect(row).to_contain_text("diagnostics.sleep", timeout=30_000)
-        expect(row).to_contain_text("SUCCESS")
-        screenshot(page, "flower")
-    finally:
-        context.close()
-    with pytest.raises(urllib.error.HTTPError) as refused:
+    page.goto(site.live.url + "/")
+    page.get_by_role("link", name="Flower").click()  # the navigation's link: the app's /flower/, no second password
+    page.wait_for_url(site.live.url + "/flower/")
+    page.goto(site.live.url + "/flower/tasks")  # its table is a POST query: an operator's, through the proxy
+    row = page.locator("table tbody tr", has_text=job["id"])  # a job's Celery task id is its job id
+    expect(row).to_contain_text("diagnostics.sleep", timeout=30_000)
+    expect(row).to_contain_text("SUCCESS")
+    screenshot(page, "flower")
+    with pytest.raises(urllib.error.HTTPError) as refused:  # Flower's own port wants its own credentials
         urllib.request.urlopen(site.live.flower_url + "/tasks", timeout=10)
     assert refused.value.code == 401

@@ -191,6 +191,12 @@ CASES = [
          lambda s, c: f"/api/users/{fresh_user_id(s)}/disable"),
     Case("POST", "/api/users/<int:user_id>/tokens", "admin", 201,
          lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens", lambda: {"name": "deploy-bot"}),
+    # Flower behind the app: no Flower runs for this table, so getting through is the proxy's readable 502
+    # (tests/integration/test_flower.py runs the proxy against a real Flower).
+    Case("GET", "/flower/", "operator", 502, lambda s, c: "/flower/"),
+    Case("GET", "/flower/<path:path>", "operator", 502, lambda s, c: "/flower/tasks"),
+    Case("POST", "/flower/", "operator", 502, lambda s, c: "/flower/"),
+    Case("POST", "/flower/<path:path>", "operator", 502, lambda s, c: "/flower/tasks/datatable"),
     Case("GET", "/api/users/<int:user_id>/tokens", "admin", 200,
          lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens"),
     Case("POST", "/api/users/<int:user_id>/tokens/<int:token_id>/revoke", "admin", 200,

@@ -53,7 +53,8 @@ def test_the_procfile_runs_under_honcho_given_only_dot_env(stack: Stack, tmp_pat
         runner_env, stack.log_dir / "honcho.log").start()
     try:
         wait_for(lambda: answers(f"http://127.0.0.1:{web_port}/healthz"), 60, what="the web line to answer")
-        wait_for(lambda: answers(f"http://127.0.0.1:{flower_port}/healthcheck"), 60, what="Flower's line to answer")
+        wait_for(lambda: answers(f"http://127.0.0.1:{flower_port}/flower/healthcheck"), 60,
+                 what="Flower's line to answer")
         token = stack.account("operator").token
         job = http_json(f"http://127.0.0.1:{web_port}/api/diagnostics/sleep", method="POST",
                         body={"seconds": 0.1, "steps": 1}, headers={"Authorization": f"Bearer {token}"})
@@ -63,7 +64,7 @@ def test_the_procfile_runs_under_honcho_given_only_dot_env(stack: Stack, tmp_pat
         assert finished["state"] == "succeeded"
 
         auth = {"Authorization": "Basic " + base64.b64encode(FLOWER_AUTH.encode()).decode()}
-        workers = wait_for(lambda: http_json(f"http://127.0.0.1:{flower_port}/api/workers?refresh=1",
+        workers = wait_for(lambda: http_json(f"http://127.0.0.1:{flower_port}/flower/api/workers?refresh=1",
                                              headers=auth) or None, 30, what="Flower to list the worker")
         assert any(name.startswith("default@") for name in workers)
         # The password is in no process's command line (`ps` shows those to every user of the host).

@@ -14,9 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from config.flower import flower_options
 from tests.conftest import Stack
+from tests.integration.test_access import unpublished_job
+from tests.integration.test_sign_in import sign_in
+from tests.support.accounts import token_client
 from tests.support.api import submit_sleep, wait_for_state
 from tests.support.live_app import answers, free_port
 from tests.support.processes import CeleryWorker, ManagedProcess, wait_for
@@ -72,7 +76,7 @@ def flower(stack: Stack, management: bool) -> Iterator[Flower]:
     process = stack.process(  # the Procfile's flower line
         [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--conf=config/flowerconfig.py"],
         "flower", FLOWER_HOST="127.0.0.1", FLOWER_PORT=str(port), FLOWER_BASIC_AUTH=AUTH).start()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://127.0.0.1:{port}/flower"
     try:
         wait_for(lambda: answers(url + "/healthcheck"), 60, what="Flower to answer")
         yield Flower(process, url, Path(str(flower_options(stack.settings)["db"])))
@@ -111,6 +115,55 @@ def test_flower_lists_the_worker_and_the_task_it_ran(
                     and flower.get_json("/api/tasks")[job_id], 30, interval=0.5, what="the task in Flower")
     assert task["name"] == "diagnostics.sleep"  # type: ignore[index]
     assert task["worker"].startswith(node)  # type: ignore[index]
+
+
+# --- Flower behind the app: /flower/ for the app's roles, control actions for admins -----------------
+
+@pytest.fixture(scope="module")
+def proxied(stack: Stack, flower: Flower) -> Flask:
+    """The web app, pointed at the test's Flower as the Procfile's processes share their settings."""
+    port = int(flower.url.rsplit(":", 1)[1].split("/", 1)[0])
+    return stack.app(flower_port=port, flower_basic_auth=AUTH)
+
+
+def test_operators_read_flower_through_the_app_without_a_second_password(
+    stack: Stack, flower: Flower, proxied: Flask, worker: CeleryWorker
+) -> None:
+    operator = token_client(proxied, stack.account("operator").token)
+    page = operator.get("/flower/")
+    assert page.status_code == 200 and "Flower" in page.get_data(as_text=True)
+    workers = wait_for(lambda: operator.get("/flower/api/workers?refresh=1").get_json() or None, 30, interval=1,
+                       what="the workers through the proxy")
+    assert any(name.startswith(worker.node.replace("%h", "")) for name in workers)
+    assert token_client(proxied, stack.account("viewer").token).get("/flower/").status_code == 403
+    assert proxied.test_client().get("/flower/").status_code == 302  # people are sent to sign in
+    assert proxied.test_client().get("/flower/api/workers", headers={"Accept": "application/json"}).status_code in (
+        302, 401)
+
+
+def test_flower_control_actions_are_for_admins_and_audited(stack: Stack, flower: Flower, proxied: Flask) -> None:
+    job_id = unpublished_job(stack)
+    operator = token_client(proxied, stack.account("operator").token)
+    refused = operator.post(f"/flower/api/task/revoke/{job_id}")
+    assert refused.status_code == 403 and "admin" in refused.get_data(as_text=True)
+    admin_account = stack.account("admin")
+    admin = token_client(proxied, admin_account.token)
+    done = admin.post(f"/flower/api/task/revoke/{job_id}")
+    assert done.status_code == 200, done.get_data(as_text=True)
+    trail = admin.get(f"/api/jobs/{job_id}").get_json()["audit"]
+    assert [(entry["action"], entry["by"]) for entry in trail][-1] == ("flower control", admin_account.email)
+
+    browser = proxied.test_client()
+    assert sign_in(browser, admin_account.email, admin_account.password).status_code == 302
+    assert browser.post(f"/flower/api/task/revoke/{job_id}").status_code == 403  # no Origin: not from our pages
+    same_site = browser.post(f"/flower/api/task/revoke/{job_id}", headers={"Origin": "http://localhost"})
+    assert same_site.status_code == 200, same_site.get_data(as_text=True)[-600:]
+
+
+def test_a_stopped_flower_is_a_readable_502(stack: Stack) -> None:
+    client = token_client(stack.app(flower_port=1), stack.account("operator").token)
+    response = client.get("/flower/api/workers")
+    assert response.status_code == 502 and "Flower is not answering" in response.get_data(as_text=True)
 
 
 def queue_row(page: str, queue: str) -> list[str] | None:

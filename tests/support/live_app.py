@@ -44,7 +44,8 @@ class LiveApp:
 
     @property
     def flower_url(self) -> str:
-        return f"http://127.0.0.1:{self.flower_port}"
+        """Flower itself, on its own port (people reach it through the web app's /flower/)."""
+        return f"http://127.0.0.1:{self.flower_port}/flower"
 
     def start(self) -> LiveApp:
         env = {**self.env, "WEB_HOST": "127.0.0.1", "WEB_PORT": str(self.web_port), "FLOWER_HOST": "127.0.0.1",

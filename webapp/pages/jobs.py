@@ -30,7 +30,7 @@ bp = Blueprint("pages", __name__)
 @bp.app_context_processor
 def navigation_links() -> dict[str, str]:
     settings = runtime().settings
-    return {"flower_url": settings.flower_public_url or f"http://{settings.flower_host}:{settings.flower_port}/"}
+    return {"flower_url": settings.flower_public_url or "/flower/"}
 
 
 @bp.app_template_filter("age")
