@@ -27,18 +27,26 @@ class InvoiceRefused(ValueError):
         self.field = field
 
 
-def check_series_order(session: Session, issue: date) -> None:
-    """A series' invoices are dated in the order of their numbers (correlative numbers and dates, as
-    Spanish invoicing rules require): none may be dated before the last one issued in its year.
-    Called after next_number, whose counter row lock makes the check and the insert one step."""
+def series_order_problem(session: Session, issue: date) -> str | None:
+    """Why an invoice dated `issue` would break its series' order, or None: a series' invoices are dated
+    in the order of their numbers (correlative numbers and dates, as Spanish invoicing rules require)."""
     later = session.execute(
         select(INVOICES.c.number, INVOICES.c.issue_date)
         .where(INVOICES.c.issue_date > issue, INVOICES.c.issue_date <= date(issue.year, 12, 31))
         .order_by(INVOICES.c.issue_date.desc()).limit(1)
     ).first()
-    if later is not None:
-        raise InvoiceRefused("issue_date", f"{issue.isoformat()} is before {later.issue_date.isoformat()}, the date "
-                             f"of {later.number}; the {issue.year} series is dated in the order of its numbers")
+    if later is None:
+        return None
+    return (f"{issue.isoformat()} is before {later.issue_date.isoformat()}, the date of {later.number}; "
+            f"the {issue.year} series is dated in the order of its numbers")
+
+
+def check_series_order(session: Session, issue: date) -> None:
+    """None may be dated before the last one issued in its year. Called after next_number, whose counter
+    row lock makes the check and the insert one step (the web's check before the job is a courtesy)."""
+    problem = series_order_problem(session, issue)
+    if problem is not None:
+        raise InvoiceRefused("issue_date", problem)
 
 
 def invoice_for_job(session: Session, job_id: uuid.UUID) -> Invoice | None:

@@ -6,6 +6,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -15,6 +16,12 @@ from flask.testing import FlaskClient
 from pypdf import PdfReader
 from sqlalchemy import text
 
+from invoicing.money import LineItem
+from invoicing.options import InvoicingOptions
+from invoicing.party import Party
+from invoicing.request import InvoiceRequest
+from invoicing.store import store_invoice
+from jobs.enqueue import submit_job
 from tests.conftest import Stack
 from tests.integration.test_api import assert_error
 from tests.integration.test_sign_in import csrf_token, sign_in
@@ -487,21 +494,40 @@ def test_a_customer_email_must_be_one_bare_address(stack: Stack, api: FlaskClien
     assert job_total(stack) == before
 
 
-def test_an_invoice_dated_before_the_last_of_its_series_fails_readably_and_keeps_the_numbers_gapless(
-    stack: Stack, api: FlaskClient, worker: CeleryWorker
+def test_an_invoice_dated_before_the_last_of_its_series_is_refused_and_the_numbers_stay_gapless(
+    stack: Stack, api: FlaskClient, workers: WorkerSlot
 ) -> None:
+    workers.ensure()
     # The 2001 series, used by no other test.
     first = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-01")),
                            "succeeded")
     assert first["result"]["number"] == "INV-2001-000001"
-    backdated = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-05-01")),
-                               "failed")
-    message = backdated["error"]["message"]
-    assert "issue_date" in message and "2001-06-01" in message and "INV-2001-000001" in message
+    refused = assert_error(api.post("/api/invoices", json=invoice_body(send_email=False, issue_date="2001-05-01")),
+                           422)  # told at once
+    assert refused["fields"][0]["field"] == "issue_date"
+    assert "2001-06-01" in refused["fields"][0]["reason"] and "INV-2001-000001" in refused["fields"][0]["reason"]
+
+    # Accepted while nothing later existed, then another invoice of the series is issued first: the job,
+    # which checks under the counter's lock, fails readably and takes no number.
+    workers.stop()
+    waiting = submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-05"))
+    with stack.db.transaction() as session:  # the other invoice's job, as if another worker had run it
+        other_job, _message = submit_job(session, "invoice.create", {})
+        session.execute(text("DELETE FROM outbox_messages WHERE job_id = :job"),
+                        {"job": other_job.id.hex if stack.backend == "sqlite" else other_job.id})
+    options = InvoicingOptions(seller=Party("Seller"), invoice_dir=stack.settings.invoice_dir, due_days=30)
+    with stack.db.transaction() as session:
+        store_invoice(session, other_job.id, InvoiceRequest(
+            customer=Party("Other Ltd", email="other@example.test"), currency="EUR",
+            items=(LineItem("x", Decimal(1), Decimal(1), Decimal(0)),), issue_date=date(2001, 6, 20)), options)
+    workers.ensure()
+    failed = wait_for_state(api, waiting, "failed")
+    message = failed["error"]["message"]
+    assert "issue_date" in message and "2001-06-20" in message and "INV-2001-000002" in message
     assert "SELECT" not in message
-    same_day = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-01")),
-                              "succeeded")
-    assert same_day["result"]["number"] == "INV-2001-000002"  # the refused one took no number
+    last = wait_for_state(api, submit_invoice(api, invoice_body(send_email=False, issue_date="2001-06-20")),
+                          "succeeded")
+    assert last["result"]["number"] == "INV-2001-000003"  # the refused one took no number
     assert_gapless(stack)
 
 

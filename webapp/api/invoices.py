@@ -8,12 +8,14 @@ from flask import Blueprint, Response, jsonify, send_file
 from accounts.roles import Role
 from invoicing.batch import run_batch
 from invoicing.issue import issue_invoice
+from invoicing.store import series_order_problem
 from webapp.access import requires
 from webapp.api.jobs import accepted
 from webapp.api.requests import json_body, query_args
 from webapp.errors import ApiError
 from webapp.queries import find_invoices, invoice_or_404
 from webapp.rate_limits import submit_rate_limits
+from webapp.runtime import runtime
 from webapp.schemas.invoices import BatchBody, InvoiceBody, InvoiceListQuery
 from webapp.serializers import invoice_to_dict
 from webapp.submit import submit
@@ -25,8 +27,20 @@ bp = Blueprint("invoices_api", __name__, url_prefix="/api/invoices")
 @requires(Role.OPERATOR)
 @submit_rate_limits
 def submit_invoice() -> Response:
-    job, _new = submit(issue_invoice, json_body(InvoiceBody).to_request().to_dict())
+    body = json_body(InvoiceBody)
+    problem = issue_date_problem(body)
+    if problem is not None:
+        raise ApiError(422, "invalid request", [{"field": "issue_date", "reason": problem}])
+    job, _new = submit(issue_invoice, body.to_request().to_dict())
     return accepted(job)
+
+
+def issue_date_problem(body: InvoiceBody) -> str | None:
+    """An issue date before the last invoice of its series, told at once (the job checks it again)."""
+    if body.issue_date is None:
+        return None
+    with runtime().db.read_session() as session:
+        return series_order_problem(session, body.issue_date)
 
 
 @bp.post("/batch")

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 from accounts.roles import Role
 from invoicing.issue import issue_invoice
 from webapp.access import requires
+from webapp.api.invoices import issue_date_problem
 from webapp.api.requests import query_args
 from webapp.errors import validation_error
 from webapp.queries import find_invoices
@@ -91,6 +92,10 @@ def new_invoice() -> Response | tuple[str, int]:
             body = InvoiceBody.model_validate(values)
         except ValidationError as error:
             errors = field_errors(error) | errors
+        else:
+            problem = issue_date_problem(body)
+            if problem is not None:
+                errors["issue_date"] = problem
         if not errors:
             job, _new = submit(issue_invoice, body.to_request().to_dict())
             return redirect(url_for("pages.job_page", job_id=str(job.id)), code=303)
