@@ -7,7 +7,10 @@ from accounts import models as account_models  # noqa: F401 - registers the tabl
 from config.settings import get_settings
 from etl import models as etl_models  # noqa: F401
 from invoicing import models as invoicing_models  # noqa: F401
-from jobs import models  # noqa: F401 - registers the tables on Base.metadata
+from jobs import (
+    models,  # noqa: F401 - registers the tables on Base.metadata
+    schedule_models,  # noqa: F401
+)
 from jobs.db import Base, create_db_engine
 
 config = context.config

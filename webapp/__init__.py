@@ -47,7 +47,7 @@ def register_extensions(app: Flask, settings: Settings) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from webapp import flower_proxy, health, login, metrics, openapi
-    from webapp.api import accounts, dead_letters, diagnostics, etl, invoices, job_events, jobs, overview
+    from webapp.api import accounts, dead_letters, diagnostics, etl, invoices, job_events, jobs, overview, schedules
     from webapp.pages import dead_letters as dead_letter_pages
     from webapp.pages import imports as import_pages
     from webapp.pages import invoices as invoice_pages
@@ -55,6 +55,6 @@ def register_blueprints(app: Flask) -> None:
 
     blueprints = (health.bp, openapi.bp, login.bp, job_pages.bp, import_pages.bp, invoice_pages.bp,
                   jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp, job_events.bp, overview.bp,
-                  dead_letters.bp, dead_letter_pages.bp, metrics.bp, flower_proxy.bp)
+                  dead_letters.bp, dead_letter_pages.bp, metrics.bp, flower_proxy.bp, schedules.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -41,6 +41,7 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "se
 
 def _schemas() -> dict[str, Any]:
     from webapp.api.accounts import NewToken, NewUser
+    from webapp.api.schedules import NewSchedule
     from webapp.schemas.invoices import BatchBody, InvoiceBody
     from webapp.schemas.jobs import SleepRequest
 
@@ -115,6 +116,7 @@ def _schemas() -> dict[str, Any]:
         },
         "NewUser": NewUser.model_json_schema(),
         "NewToken": NewToken.model_json_schema(),
+        "NewSchedule": NewSchedule.model_json_schema(),
         "Token": {
             "type": "object",
             "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "hint": {"type": "string"},
@@ -355,6 +357,39 @@ def _dead_letter_paths() -> dict[str, Any]:
     }
 
 
+def _schedule_paths() -> dict[str, Any]:
+    one = [{"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+    schedule = {"type": "object", "description": "a schedule with its next five run times in its zone and its "
+                "last runs (submitted with their job, skipped or expired with the reason)"}
+    missing = _error("no such schedule")
+    return {
+        "/api/schedules": {
+            "get": {"summary": "List schedules", "responses": {"200": _json({"type": "object"}, "every schedule")}},
+            "post": {"summary": "Create a schedule (operator): kind, params, rule (cron or 'every N seconds'), "
+                               "timezone, overlap, catch_up, deadline_s",
+                     "requestBody": {"required": True,
+                                     "content": {"application/json": {"schema": _ref("NewSchedule")}}},
+                     "responses": {"201": _json(schedule, "created"), "409": _error("the name is taken"),
+                                   "422": _error("invalid fields, each with its reason")}},
+        },
+        "/api/schedules/{schedule_id}": {
+            "get": {"summary": "A schedule with its next runs and last runs", "parameters": one,
+                    "responses": {"200": _json(schedule, "the schedule"), "404": missing}},
+            "delete": {"summary": "Delete a schedule and its run records (operator); its jobs stay",
+                       "parameters": one, "responses": {"204": {"description": "deleted"}, "404": missing}},
+        },
+        "/api/schedules/{schedule_id}/pause": {"post": {
+            "summary": "Pause (operator): no period is submitted", "parameters": one,
+            "responses": {"200": _json(schedule, "paused"), "404": missing}}},
+        "/api/schedules/{schedule_id}/resume": {"post": {
+            "summary": "Resume (operator); missed periods follow the catch-up policy", "parameters": one,
+            "responses": {"200": _json(schedule, "resumed"), "404": missing}}},
+        "/api/schedules/{schedule_id}/run-now": {"post": {
+            "summary": "Submit the schedule's job now, outside its periods (operator)", "parameters": one,
+            "responses": {"202": _json(_ref("Job"), "accepted"), "404": missing}}},
+    }
+
+
 def _account_paths() -> dict[str, Any]:
     created_user = {"201": _json(_ref("User"), "created"), "409": _error("the email is taken"),
                     "422": _error("invalid fields, each with its reason")}
@@ -473,6 +508,7 @@ def openapi_document() -> dict[str, Any]:
             **_etl_paths(),
             **_invoice_paths(),
             **_account_paths(),
+            **_schedule_paths(),
             **_dead_letter_paths(),
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": {"200": {"description": "OpenAPI 3"}}}},

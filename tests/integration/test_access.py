@@ -69,6 +69,15 @@ def fresh_user_id(stack: Stack) -> int:
         return user.id
 
 
+def fresh_schedule(admin_client: FlaskClient) -> int:
+    """A paused schedule (no beat runs here anyway)."""
+    response = admin_client.post("/api/schedules", json={"name": f"s-{uuid.uuid4().hex[:8]}",
+                                                         "kind": "diagnostics.noop", "rule": "every 1 minute",
+                                                         "enabled": False})
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return int(response.get_json()["id"])
+
+
 def fresh_token(stack: Stack) -> tuple[int, int]:
     """(user id, token id) of a new viewer's token."""
     account = stack.account("viewer")
@@ -191,6 +200,19 @@ CASES = [
          lambda s, c: f"/api/users/{fresh_user_id(s)}/disable"),
     Case("POST", "/api/users/<int:user_id>/tokens", "admin", 201,
          lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens", lambda: {"name": "deploy-bot"}),
+    Case("GET", "/api/schedules", "viewer", 200, lambda s, c: "/api/schedules"),
+    Case("POST", "/api/schedules", "operator", 201, lambda s, c: "/api/schedules", lambda: {
+        "name": f"nightly-{uuid.uuid4().hex[:8]}", "kind": "diagnostics.noop", "rule": "0 3 * * *",
+        "timezone": "Europe/Madrid", "enabled": False}),
+    Case("GET", "/api/schedules/<int:schedule_id>", "viewer", 200, lambda s, c: f"/api/schedules/{fresh_schedule(c)}"),
+    Case("DELETE", "/api/schedules/<int:schedule_id>", "operator", 204,
+         lambda s, c: f"/api/schedules/{fresh_schedule(c)}"),
+    Case("POST", "/api/schedules/<int:schedule_id>/pause", "operator", 200,
+         lambda s, c: f"/api/schedules/{fresh_schedule(c)}/pause"),
+    Case("POST", "/api/schedules/<int:schedule_id>/resume", "operator", 200,
+         lambda s, c: f"/api/schedules/{fresh_schedule(c)}/resume"),
+    Case("POST", "/api/schedules/<int:schedule_id>/run-now", "operator", 202,
+         lambda s, c: f"/api/schedules/{fresh_schedule(c)}/run-now"),
     # Flower behind the app: no Flower runs for this table, so getting through is the proxy's readable 502
     # (tests/integration/test_flower.py runs the proxy against a real Flower).
     Case("GET", "/flower/", "operator", 502, lambda s, c: "/flower/"),

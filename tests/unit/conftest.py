@@ -13,6 +13,7 @@ from accounts import models as account_models  # noqa: F401 - registers the tabl
 from config.settings import load_settings
 from etl import models as etl_models  # noqa: F401 - registers the tables on Base.metadata
 from invoicing import models as invoice_models  # noqa: F401 - registers the tables on Base.metadata
+from jobs import schedule_models  # noqa: F401 - registers the tables on Base.metadata
 from jobs.db import Base, Database
 from tests.support.services import postgres_database
 from webapp.commands import upgrade_database

@@ -11,6 +11,7 @@ from config.settings import load_settings
 from etl import models as etl_models  # noqa: F401 - registers the tables on Base.metadata
 from etl.datasets import DATASETS
 from invoicing import models as invoice_models
+from jobs import schedule_models  # noqa: F401 - registers the tables on Base.metadata
 from jobs.db import Base, create_db_engine
 from webapp.commands import upgrade_database
 
