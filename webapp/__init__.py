@@ -52,9 +52,11 @@ def register_blueprints(app: Flask) -> None:
     from webapp.pages import imports as import_pages
     from webapp.pages import invoices as invoice_pages
     from webapp.pages import jobs as job_pages
+    from webapp.pages import schedules as schedule_pages
 
     blueprints = (health.bp, openapi.bp, login.bp, job_pages.bp, import_pages.bp, invoice_pages.bp,
                   jobs.bp, diagnostics.bp, etl.bp, invoices.bp, accounts.bp, job_events.bp, overview.bp,
-                  dead_letters.bp, dead_letter_pages.bp, metrics.bp, flower_proxy.bp, schedules.bp)
+                  dead_letters.bp, dead_letter_pages.bp, metrics.bp, flower_proxy.bp, schedules.bp,
+                  schedule_pages.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -201,6 +201,7 @@ CASES = [
     Case("POST", "/api/users/<int:user_id>/tokens", "admin", 201,
          lambda s, c: f"/api/users/{fresh_user_id(s)}/tokens", lambda: {"name": "deploy-bot"}),
     Case("GET", "/api/schedules", "viewer", 200, lambda s, c: "/api/schedules"),
+    Case("GET", "/schedules", "viewer", 200, lambda s, c: "/schedules"),
     Case("POST", "/api/schedules", "operator", 201, lambda s, c: "/api/schedules", lambda: {
         "name": f"nightly-{uuid.uuid4().hex[:8]}", "kind": "diagnostics.noop", "rule": "0 3 * * *",
         "timezone": "Europe/Madrid", "enabled": False}),

@@ -15,6 +15,7 @@ from jobs.models import Job
 from jobs.schedule_models import ScheduleRun
 from tests.conftest import Stack
 from tests.integration.test_api import assert_error
+from tests.integration.test_sign_in import sign_in
 from tests.support.processes import CeleryWorker, ManagedProcess, wait_for
 
 pytestmark = pytest.mark.integration
@@ -74,6 +75,18 @@ def test_two_beats_submit_every_period_exactly_once_through_a_crash_and_a_pause(
 
     page = client.get(f"/api/schedules/{schedule['id']}").get_json()
     assert page["enabled"] is False and page["runs"][0]["job"].startswith("/api/jobs/")
+    html = schedules_page(stack).split(f'id="schedule-{schedule["id"]}"')[1].split("</section>")[0]
+    assert schedule["name"] in html and "paused" in html and str(runs[-1].job_id)[:8] in html
+    assert html.count("<time ") == 5  # its next five run times
+
+
+def schedules_page(stack: Stack) -> str:
+    person = stack.account("viewer")
+    browser = stack.app().test_client()
+    assert sign_in(browser, person.email, person.password).status_code == 302
+    response = browser.get("/schedules")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
 
 
 def job_states(stack: Stack, ids: list[uuid.UUID | None]) -> dict[uuid.UUID, str]:
