@@ -112,37 +112,29 @@ def path_status304(run: Any) -> None:
     run(one)
 
 
-def path_drain(run: Any) -> None:
-    task = worker_task("diagnostics.noop")
-    ids = iter(queued_job_ids("diagnostics.noop", {}, CALLS + PROFILED + 20))
-    for _ in range(20):
-        job_id = next(ids)
-        task.apply(args=[job_id], task_id=job_id, throw=True)
-
+def run_jobs(run: Any, task: Any, ids: Any, warm_up: int, **options: Any) -> None:
+    """Run `warm_up` of the queued jobs `ids` unmeasured, then the rest one call each, as the worker does."""
     def one() -> bool:
         job_id = next(ids)
         task.apply(args=[job_id], task_id=job_id, throw=True)
         return True
 
-    run(one)
+    for _ in range(warm_up):
+        one()
+    run(one, **options)
+
+
+def path_drain(run: Any) -> None:
+    run_jobs(run, worker_task("diagnostics.noop"), iter(queued_job_ids("diagnostics.noop", {}, CALLS + PROFILED + 20)),
+             20)
 
 
 def path_invoice(run: Any) -> None:
     from bench.invoice_bench import BODY
 
     client = web_client()
-    task = worker_task("invoice.create")
     ids = iter([client.post("/api/invoices", json=BODY).get_json()["id"] for _ in range(INVOICES + PROFILED + 10)])
-    for _ in range(10):
-        job_id = next(ids)
-        task.apply(args=[job_id], task_id=job_id, throw=True)
-
-    def one() -> bool:
-        job_id = next(ids)
-        task.apply(args=[job_id], task_id=job_id, throw=True)
-        return True
-
-    run(one, calls=INVOICES)
+    run_jobs(run, worker_task("invoice.create"), ids, 10, calls=INVOICES)
 
 
 def path_relay(run: Any) -> None:

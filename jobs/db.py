@@ -171,24 +171,18 @@ class Database:
         the statement, COMMIT). A single statement is atomic either way. On SQLite, where a round
         trip costs nothing and the write lock is taken at BEGIN, it is a transaction of its own.
         """
-        engine = self.engine
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                yield connection
-        else:
-            with engine.begin() as connection:
-                yield connection
+        with self._autocommit() if self.is_postgresql else self.engine.begin() as connection:
+            yield connection
 
     @contextmanager
     def reader(self) -> Iterator[Connection]:
         """A connection for reads (Core): on PostgreSQL in autocommit (no BEGIN and ROLLBACK round trips)."""
-        engine = self.engine
-        if engine.dialect.name == "postgresql":
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-                yield connection
-        else:
-            with engine.execution_options(readonly=True).connect() as connection:
-                yield connection
+        with (self._autocommit() if self.is_postgresql
+              else self.engine.execution_options(readonly=True).connect()) as connection:
+            yield connection
+
+    def _autocommit(self) -> Connection:
+        return self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
     def hot(self) -> Iterator[psycopg.Connection[Any]]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
@@ -24,6 +25,7 @@ from jobs.models import Job, JobAttempt
 from jobs.states import TRANSITIONS, AttemptOutcome, JobState
 
 log = logging.getLogger("jobs.lifecycle")
+Result = TypeVar("Result")
 
 
 class InvalidTransition(Exception):
@@ -234,6 +236,17 @@ def begin_attempt(
     return Delivery(Decision.RUN, attempt=job.attempts, params=dict(job.params or {}))
 
 
+def _one_statement(db: Database, on_postgresql: Callable[..., Result], elsewhere: Callable[..., Result],
+                   *args: Any, **kwargs: Any) -> Result:
+    """A hot transition as one statement of its own: psycopg on the thread's connection on PostgreSQL
+    (jobs.hot_sql), a cached Core statement elsewhere (jobs.transitions); both take the same arguments."""
+    if db.is_postgresql:
+        with db.hot() as hot:
+            return on_postgresql(hot, *args, **kwargs)
+    with db.statement() as connection:
+        return elsewhere(connection, *args, **kwargs)
+
+
 def start_attempt(db: Database, job_id: uuid.UUID | str, *, redelivered: bool, worker: str, max_worker_lost: int,
                   worker_was_lost: bool = True, first_delivery: bool = False) -> Delivery:
     """begin_attempt in the fewest round trips: the claim as one statement of its own (the common case), else
@@ -242,12 +255,7 @@ def start_attempt(db: Database, job_id: uuid.UUID | str, *, redelivered: bool, w
         key = _as_uuid(job_id)
     except ValueError:
         return Delivery(Decision.SKIP, reason="no such job")
-    if db.is_postgresql:
-        with db.hot() as hot:
-            claimed = hot_sql.claim(hot, key, worker, first_delivery=first_delivery)
-    else:
-        with db.statement() as connection:
-            claimed = transitions.claim(connection, key, worker, first_delivery=first_delivery)
+    claimed = _one_statement(db, hot_sql.claim, transitions.claim, key, worker, first_delivery=first_delivery)
     if claimed is not None:
         log_state_change(claimed.job)
         return Delivery(Decision.RUN, attempt=claimed.job.attempts, params=claimed.params)
@@ -261,12 +269,7 @@ def end_attempt(db: Database, job_id: uuid.UUID | str, attempt: int, outcome: tr
     """succeed, fail or schedule_retry in the fewest round trips: one statement of its own when the attempt is
     current and the job has no parent, else the general path in a transaction (AttemptSuperseded when stale)."""
     key = _as_uuid(job_id)
-    if db.is_postgresql:
-        with db.hot() as hot:
-            row = hot_sql.finish(hot, key, attempt, outcome, result=result, error=error)
-    else:
-        with db.statement() as connection:
-            row = transitions.finish(connection, key, attempt, outcome, result=result, error=error)
+    row = _one_statement(db, hot_sql.finish, transitions.finish, key, attempt, outcome, result=result, error=error)
     if row is not None:
         log_state_change(row)
         return
@@ -283,12 +286,8 @@ def progress_checkpoint(db: Database, job_id: uuid.UUID | str, attempt: int, don
                         message: str | None) -> bool:
     """record_progress as one statement of its own; whether a cancel was requested."""
     key = _as_uuid(job_id)
-    if db.is_postgresql:
-        with db.hot() as hot:
-            cancel_requested = hot_sql.record_progress(hot, key, attempt, done, total, message)
-    else:
-        with db.statement() as connection:
-            cancel_requested = transitions.record_progress(connection, key, attempt, done, total, message)
+    cancel_requested = _one_statement(db, hot_sql.record_progress, transitions.record_progress, key, attempt, done,
+                                      total, message)
     if cancel_requested is not None:
         return cancel_requested
     with db.transaction() as session:

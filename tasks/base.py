@@ -43,7 +43,7 @@ class JobTask(Task):
         # Neither a retry (Celery counts them in the message) nor taken back by the broker.
         first_delivery = not redelivered and not self.request.retries
         try:
-            delivery, params = self._begin(job_id, redelivered, worker_was_lost, first_delivery)
+            delivery = self._begin(job_id, redelivered, worker_was_lost, first_delivery)
         except OperationalError as exc:
             self._wait_for_database(job_id, exc, takeover=redelivered, db_waits=db_waits, lost=worker_was_lost)
         if delivery.decision is Decision.SKIP:
@@ -52,7 +52,7 @@ class JobTask(Task):
         if delivery.decision is Decision.GIVE_UP:
             self._dead_letter(delivery.reason)
         try:
-            self._execute(job_id, delivery.attempt, kind, params, db_waits=db_waits)
+            self._execute(job_id, delivery.attempt, kind, delivery.params, db_waits=db_waits)
         except OperationalError as exc:
             # The database went away mid-attempt, so the outcome may be unrecorded: once it is back,
             # a new delivery takes the attempt over (the job code is idempotent).
@@ -60,13 +60,12 @@ class JobTask(Task):
 
     def _begin(
         self, job_id: str, redelivered: bool, worker_was_lost: bool, first_delivery: bool
-    ) -> tuple[lifecycle.Delivery, dict[str, Any]]:
-        delivery = lifecycle.start_attempt(
+    ) -> lifecycle.Delivery:
+        return lifecycle.start_attempt(
             worker_database(), job_id, redelivered=redelivered, worker=f"{self.request.hostname} pid={os.getpid()}",
             max_worker_lost=worker_settings().max_worker_lost, worker_was_lost=worker_was_lost,
             first_delivery=first_delivery,
         )
-        return delivery, delivery.params
 
     def _execute(
         self, job_id: str, attempt: int, kind: JobKind, params: dict[str, Any], *, db_waits: int

@@ -64,9 +64,12 @@ def test_the_procfile_runs_under_honcho_given_only_dot_env(stack: Stack, tmp_pat
         assert finished["state"] == "succeeded"
 
         auth = {"Authorization": "Basic " + base64.b64encode(FLOWER_AUTH.encode()).decode()}
-        workers = wait_for(lambda: http_json(f"http://127.0.0.1:{flower_port}/flower/api/workers?refresh=1",
-                                             headers=auth) or None, 30, what="Flower to list the worker")
-        assert any(name.startswith("default@") for name in workers)
+        # Other workers of the vhost may be listed first: wait for the Procfile's own.
+        def procfile_worker_listed() -> bool:
+            workers = http_json(f"http://127.0.0.1:{flower_port}/flower/api/workers?refresh=1", headers=auth)
+            return any(name.startswith("default@") for name in workers)
+
+        assert wait_for(procfile_worker_listed, 30, interval=1, what="Flower to list worker-default")
         # The password is in no process's command line (`ps` shows those to every user of the host).
         group = [p for p in psutil.process_iter(["cmdline"]) if _in_group(p, honcho.pid)]
         assert any("flower" in " ".join(p.info["cmdline"] or []) for p in group)
