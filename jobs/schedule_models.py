@@ -1,4 +1,5 @@
-"""Recurring jobs as data: a schedule, and one row per period it has dealt with (jobs/scheduler.py)."""
+"""Recurring jobs as data: a schedule, one row per period it has dealt with (jobs/scheduler.py), and
+its audit trail."""
 from __future__ import annotations
 
 import uuid
@@ -26,6 +27,9 @@ class Schedule(Base):
     catch_up: Mapped[str] = mapped_column(String(8), default="latest")  # latest | none
     deadline_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Periods after this instant are due (with the last recorded run's): set at creation, on resume
+    # and when the rule or zone changes, so none of them makes the schedule catch up on its past.
+    counts_from: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ScheduleRun(Base):
@@ -45,3 +49,21 @@ class ScheduleRun(Base):
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("jobs.id", ondelete="SET NULL"),
                                                      nullable=True)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduleAuditEntry(Base):
+    """Who did what to a schedule: created, changed (with the fields), paused, resumed, ran it now, deleted.
+
+    Kept without a foreign key, with the schedule's name, so the entries outlive a deleted schedule.
+    """
+
+    __tablename__ = "schedule_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    schedule_id: Mapped[int] = mapped_column(Integer, index=True)
+    schedule_name: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    actor: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    via: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

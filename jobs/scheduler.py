@@ -4,7 +4,8 @@ Every tick, for each enabled schedule, the periods due since its last recorded o
 (jobs/schedule_rules.py). The latest is submitted: its run row (unique on schedule and period), its
 job and the job's outbox row are written in one transaction, so a second scheduler that computes the
 same period hits the unique constraint, rolls back and does nothing. Nothing is elected and no lock
-is held between ticks. Older due periods (downtime) are recorded as skipped, never fired in a burst;
+is held between ticks. The job's params are the schedule's with its placeholders filled in for the
+period (jobs/schedule_params.py). Older due periods (downtime) are recorded as skipped, never fired in a burst;
 with catch_up "none" a late latest period is skipped too; past its deadline it is recorded as expired;
 with overlap "skip" it is skipped while the schedule's previous job is unfinished.
 """
@@ -19,11 +20,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from jobs.audit import Actor
 from jobs.db import Database, utcnow
 from jobs.enqueue import submit_job
 from jobs.models import Job, OutboxRow
 from jobs.publisher import BrokerUnavailable, OutboxPublisher
 from jobs.schedule_models import Schedule, ScheduleRun
+from jobs.schedule_params import render_params
 from jobs.schedule_rules import parse_rule
 from jobs.states import JobState
 
@@ -39,6 +42,11 @@ class TickOutcome:
     submitted: list[OutboxRow] = field(default_factory=list)
     skipped: int = 0
     expired: int = 0
+
+
+def schedule_actor(name: str) -> Actor:
+    """Who submitted a scheduled job, in its audit trail."""
+    return Actor(f"schedule {name}", "beat")
 
 
 def _record(session: Session, schedule_id: int, period: datetime, outcome: str, reason: str | None = None,
@@ -58,7 +66,7 @@ def tick_schedule(db: Database, schedule_id: int, now: datetime, outcome: TickOu
             last = session.scalar(select(func.max(ScheduleRun.period_start))
                                   .where(ScheduleRun.schedule_id == schedule_id))
             rule = parse_rule(schedule.rule, schedule.timezone)
-            due = rule.due(last or schedule.created_at, now)
+            due = rule.due(max(last, schedule.counts_from) if last else schedule.counts_from, now)
             if not due:
                 return
             *missed, latest = due
@@ -78,7 +86,8 @@ def tick_schedule(db: Database, schedule_id: int, now: datetime, outcome: TickOu
                 _record(session, schedule_id, latest, "skipped", "the previous run had not finished (overlap skip)")
                 outcome.skipped += 1
                 return
-            job, message = submit_job(session, schedule.kind, dict(schedule.params))
+            params = render_params(schedule.params, latest, rule.zone)
+            job, message = submit_job(session, schedule.kind, params, actor=schedule_actor(schedule.name))
             _record(session, schedule_id, latest, "submitted", None, job.id)
             pending = message
         outcome.submitted.append(pending)

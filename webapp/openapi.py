@@ -41,7 +41,7 @@ RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "se
 
 def _schemas() -> dict[str, Any]:
     from webapp.api.accounts import NewToken, NewUser
-    from webapp.api.schedules import NewSchedule
+    from webapp.schedule_service import NewSchedule, ScheduleChange
     from webapp.schemas.invoices import BatchBody, InvoiceBody
     from webapp.schemas.jobs import SleepRequest
 
@@ -117,6 +117,7 @@ def _schemas() -> dict[str, Any]:
         "NewUser": NewUser.model_json_schema(),
         "NewToken": NewToken.model_json_schema(),
         "NewSchedule": NewSchedule.model_json_schema(),
+        "ScheduleChange": ScheduleChange.model_json_schema(),
         "Token": {
             "type": "object",
             "properties": {"id": {"type": "integer"}, "name": {"type": "string"}, "hint": {"type": "string"},
@@ -359,8 +360,8 @@ def _dead_letter_paths() -> dict[str, Any]:
 
 def _schedule_paths() -> dict[str, Any]:
     one = [{"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-    schedule = {"type": "object", "description": "a schedule with its next five run times in its zone and its "
-                "last runs (submitted with their job, skipped or expired with the reason)"}
+    schedule = {"type": "object", "description": "a schedule with its next five run times in its zone, its "
+                "last runs (submitted with their job, skipped or expired with the reason) and its audit trail"}
     missing = _error("no such schedule")
     return {
         "/api/schedules": {
@@ -375,14 +376,21 @@ def _schedule_paths() -> dict[str, Any]:
         "/api/schedules/{schedule_id}": {
             "get": {"summary": "A schedule with its next runs and last runs", "parameters": one,
                     "responses": {"200": _json(schedule, "the schedule"), "404": missing}},
-            "delete": {"summary": "Delete a schedule and its run records (operator); its jobs stay",
+            "patch": {"summary": "Change a schedule's fields (operator); a new rule or zone counts periods from now",
+                      "parameters": one,
+                      "requestBody": {"required": True,
+                                      "content": {"application/json": {"schema": _ref("ScheduleChange")}}},
+                      "responses": {"200": _json(schedule, "changed"), "404": missing,
+                                    "409": _error("the name is taken"),
+                                    "422": _error("invalid fields, each with its reason")}},
+            "delete": {"summary": "Delete a schedule and its run records (operator); its jobs and audit trail stay",
                        "parameters": one, "responses": {"204": {"description": "deleted"}, "404": missing}},
         },
         "/api/schedules/{schedule_id}/pause": {"post": {
             "summary": "Pause (operator): no period is submitted", "parameters": one,
             "responses": {"200": _json(schedule, "paused"), "404": missing}}},
         "/api/schedules/{schedule_id}/resume": {"post": {
-            "summary": "Resume (operator); missed periods follow the catch-up policy", "parameters": one,
+            "summary": "Resume (operator); periods count from now, those while paused are not owed", "parameters": one,
             "responses": {"200": _json(schedule, "resumed"), "404": missing}}},
         "/api/schedules/{schedule_id}/run-now": {"post": {
             "summary": "Submit the schedule's job now, outside its periods (operator)", "parameters": one,

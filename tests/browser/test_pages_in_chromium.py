@@ -125,6 +125,27 @@ def test_a_failed_job_is_replayed_from_the_dead_letters_and_succeeds(site: Site,
     expect(page.locator("#job-attempts tbody tr")).to_have_count(4)
 
 
+def test_a_schedule_is_run_now_and_resumed_from_its_page(site: Site, page: Page) -> None:
+    schedule = site.api("POST", "/api/schedules", {"name": "nightly-check", "kind": "diagnostics.sleep",
+                                                   "params": {"seconds": 0}, "rule": "0 3 * * *",
+                                                   "timezone": "Europe/Madrid", "enabled": False})
+    page.goto(site.live.url + "/schedules")
+    section = page.locator(f"#schedule-{schedule['id']}")
+    expect(section.locator(".badge").first).to_have_text("paused")
+    section.get_by_role("button", name="Run now").click()
+    expect(page.get_by_role("status")).to_contain_text("submitted")
+    section = page.locator(f"#schedule-{schedule['id']}")
+    section.locator(".audit").get_by_role("link").first.click()  # the audit entry links the job it ran
+    expect(page.locator("#job-state")).to_have_text("succeeded", timeout=60_000)
+    page.goto(site.live.url + "/schedules")
+    page.locator(f"#schedule-{schedule['id']}").get_by_role("button", name="Resume").click()
+    section = page.locator(f"#schedule-{schedule['id']}")
+    expect(section.locator(".badge").first).to_have_text("enabled")
+    expect(section.locator(".audit")).to_contain_text("resumed by")
+    screenshot(page, "schedules")
+    site.api("POST", f"/api/schedules/{schedule['id']}/pause")
+
+
 def test_flower_shows_the_workers_tasks_through_the_app(site: Site, page: Page) -> None:
     job = site.api("POST", "/api/diagnostics/sleep", {"seconds": 0.5, "steps": 2})
     wait_for(lambda: site.api("GET", f"/api/jobs/{job['id']}")["state"] == "succeeded", 30, what="the job to finish")

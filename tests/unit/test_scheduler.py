@@ -19,7 +19,7 @@ def schedule(db: Database, created: datetime, **fields: Any) -> int:
               "rule": "every 60 seconds", "timezone": "UTC", "enabled": True, "overlap": "allow",
               "catch_up": "latest", "deadline_s": None} | fields
     with db.transaction() as session:
-        row = Schedule(**values, created_at=created)
+        row = Schedule(**values, created_at=created, counts_from=created)
         session.add(row)
         session.flush()
         return row.id
@@ -81,3 +81,36 @@ def test_overlap_skip_waits_for_the_previous_job_and_a_paused_schedule_sends_not
         for job in session.scalars(select(Job)):
             job.state = "succeeded"
     assert len(scheduler.tick(any_db, None, NOW + timedelta(seconds=121)).submitted) == 1
+
+
+def test_a_monthly_batch_bills_the_previous_month_of_its_zone(any_db: Database) -> None:
+    # 1 March 2028 02:00 Madrid is 01:00 UTC; 2028 is a leap year.
+    first_of_march = datetime(2028, 3, 1, 1, 0, tzinfo=UTC)
+    schedule(any_db, first_of_march - timedelta(days=1), name="monthly", kind="invoice.batch", rule="0 2 1 * *",
+             timezone="Europe/Madrid", params={"period_start": "${previous_month_start}",
+                                               "period_end": "${previous_month_end}", "note": "$$5 ${period_date}"})
+    assert len(scheduler.tick(any_db, None, first_of_march + timedelta(seconds=5)).submitted) == 1
+    with any_db.read_session() as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.kind, job.params) == ("invoice.batch", {"period_start": "2028-02-01", "period_end": "2028-02-29",
+                                                            "note": "$5 2028-03-01"})
+        assert job.submitted_by == "schedule monthly"
+
+
+def test_a_schedule_counts_its_periods_from_when_it_was_resumed_or_its_rule_changed(any_db: Database) -> None:
+    sid = schedule(any_db, NOW - timedelta(hours=1))
+    with any_db.transaction() as session:  # as POST …/resume and PATCH do
+        row = session.get(Schedule, sid)
+        assert row is not None
+        row.counts_from = NOW - timedelta(seconds=30)
+    outcome = scheduler.tick(any_db, None, NOW + timedelta(seconds=1))
+    assert len(outcome.submitted) == 1 and outcome.skipped == 0  # nothing of the hour before is owed
+    assert runs(any_db, sid) == [(NOW.isoformat(), "submitted")]
+
+
+def test_the_migrations_ship_the_monthly_invoice_schedule_switched_off(db: Database) -> None:
+    with db.read_session() as session:
+        ready = session.scalars(select(Schedule).where(Schedule.name == "monthly-invoices")).one()
+        assert (ready.kind, ready.rule, ready.timezone, ready.enabled) == (
+            "invoice.batch", "0 2 1 * *", "Europe/Madrid", False)
+    assert scheduler.tick(db, None, datetime.now(UTC) + timedelta(days=62)).submitted == []  # off until enabled

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 from werkzeug.wrappers import Response
 
 from accounts.roles import Role
@@ -15,9 +15,9 @@ from jobs.states import JobState
 from webapp.access import requires
 from webapp.api.jobs import cancel
 from webapp.api.requests import query_args
-from webapp.errors import ApiError
 from webapp.formatting import seconds_text
 from webapp.overview import overview
+from webapp.pages.outcome import flash_outcome
 from webapp.queries import find_jobs, get_job_or_404
 from webapp.runtime import runtime
 from webapp.schemas.jobs import JobListQuery
@@ -88,11 +88,8 @@ def retry_job(job_id: str) -> Response:
 
 
 def _act(job_id: str, action: Callable[[str], Job], done: str) -> Response:
-    try:
+    def act() -> str:
         action(job_id)
-        flash(done, "notice")
-    except ApiError as error:
-        if error.status == 404:
-            raise
-        flash(error.message, "error")
+        return done
+    flash_outcome(act)
     return redirect(url_for("pages.job_page", job_id=job_id), 303)
