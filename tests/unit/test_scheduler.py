@@ -114,3 +114,13 @@ def test_the_migrations_ship_the_monthly_invoice_schedule_switched_off(db: Datab
         assert (ready.kind, ready.rule, ready.timezone, ready.enabled) == (
             "invoice.batch", "0 2 1 * *", "Europe/Madrid", False)
     assert scheduler.tick(db, None, datetime.now(UTC) + timedelta(days=62)).submitted == []  # off until enabled
+
+
+def test_a_clock_that_jumps_back_or_forward_neither_doubles_nor_bursts_periods(any_db: Database) -> None:
+    sid = schedule(any_db, NOW - timedelta(seconds=30))
+    assert len(scheduler.tick(any_db, None, NOW + timedelta(seconds=61)).submitted) == 1  # 12:01 (12:00 skipped)
+    assert scheduler.tick(any_db, None, NOW + timedelta(seconds=1)).submitted == []  # back to 12:00:01: nothing again
+    outcome = scheduler.tick(any_db, None, NOW + timedelta(minutes=10, seconds=1))  # forward ten minutes
+    assert len(outcome.submitted) == 1 and outcome.skipped == 8  # 12:02 … 12:09 skipped, 12:10 runs
+    starts = [period for period, _outcome in runs(any_db, sid)]
+    assert len(starts) == len(set(starts)) == 11 and jobs(any_db) == 2
