@@ -33,8 +33,18 @@ from etl.unpack_limits import UnpackLimits
 from etl.validate import LINE, CheckedChunk, SeenKeys, check_chunk, drop_duplicate_keys
 from jobs.context import JobCancelled, JobContext
 from jobs.db import utcnow
+from jobs.events import event_type
 from jobs.kinds import job_kind
 from jobs.topology import ETL
+
+IMPORT_FINISHED = event_type(
+    "import.finished", "A CSV import ended with its valid rows committed; `rows_rejected` rows are listed, with "
+    "line and reason, in `errors_csv`.",
+    ("job_id", "dataset", "filename", "rows_read", "rows_loaded", "rows_inserted", "rows_updated", "rows_unchanged",
+     "rows_rejected", "errors_csv"))
+IMPORT_FAILED = event_type(
+    "import.failed", "A CSV import failed for good (a bad file, too many rejected rows, an all-or-nothing dataset "
+    "with a rejected row); `error` says why.", ("job_id", "dataset", "filename", "error"))
 
 
 @dataclass(frozen=True)
@@ -233,7 +243,12 @@ class CsvImport:
         result = summary(self.run, round((utcnow() - started).total_seconds(), 3))
         self.report.finish(self.run.rows_rejected)
         _check_threshold(self.run, self.options, result, f"the {self.run.rows_loaded} valid rows are committed")
-        return result
+        with self.ctx.transaction() as session:
+            self.ctx.emit(session, IMPORT_FINISHED, f"imports/{self.ctx.job_id}", {
+                "job_id": str(self.ctx.job_id), "dataset": self.run.dataset, "filename": self.run.filename,
+                **self.run.counts(),
+                "errors_csv": f"/api/etl/{self.ctx.job_id}/errors.csv" if self.run.rows_rejected else None})
+            return self.ctx.complete(session, result)
 
     def _restart_for_loading(self) -> None:
         with self.ctx.db.transaction() as session:
@@ -306,7 +321,7 @@ class CsvImport:
         return self.ctx.checkpoint(done, total, message, session=session)
 
 
-@job_kind("etl.import", queue=ETL)
+@job_kind("etl.import", queue=ETL, failure_event=IMPORT_FAILED)
 def import_csv(ctx: JobContext) -> dict[str, Any]:
     """Import an uploaded CSV into its dataset's table; the result is the import's summary."""
     return CsvImport(ctx, ImportOptions.from_settings(ctx.settings)).execute()

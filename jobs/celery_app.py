@@ -8,7 +8,7 @@ from kombu import Connection
 
 from config.settings import Settings
 from jobs.kinds import declared_kinds, task_routes
-from jobs.topology import JOBS_EXCHANGE, dead_letter_queues, task_queues
+from jobs.topology import EVENTS_EXCHANGE, JOBS_EXCHANGE, dead_letter_queues, task_queues
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -72,5 +72,6 @@ def create_celery(settings: Settings) -> Celery:
 def declare_topology(connection: Connection) -> None:
     """Declare the exchanges, task queues and dead-letter queues (idempotent)."""
     channel = connection.default_channel
+    EVENTS_EXCHANGE(channel).declare()
     for queue in [*task_queues(), *dead_letter_queues()]:
         queue(channel).declare()

@@ -1,9 +1,10 @@
 """What a running job's code sees: its params and settings, progress checkpoints, follow-up and child jobs.
 
 Job code writes through `ctx.transaction()`: the jobs it starts there (`submit_once`,
-`start_children`) are committed with its own writes and published once the transaction has
-committed (the outbox relay is the fallback). Every write of the platform's is fenced by the
-attempt: a stale copy of the job gets AttemptSuperseded instead of writing.
+`start_children`) and the events it emits (`emit`) are committed with its own writes and
+published once the transaction has committed (the outbox relay is the fallback). Every write of
+the platform's is fenced by the attempt: a stale copy of the job gets AttemptSuperseded instead of
+writing.
 """
 from __future__ import annotations
 
@@ -17,14 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from config.settings import Settings
-from jobs import idempotency, lifecycle
+from jobs import events, idempotency, lifecycle
 from jobs.audit import Actor
-from jobs.db import Database, utcnow
+from jobs.db import AFTER_COMMIT, Database, utcnow
 from jobs.enqueue import submit_job
+from jobs.events import EventType
 from jobs.kinds import JobKind
 from jobs.models import AnyJob, Job, OutboxRow, SubmittedJob
-
-_OUTBOX = "job_context_outbox"  # session.info key: messages to publish after the commit
 
 
 class JobCancelled(Exception):
@@ -64,7 +64,7 @@ class JobContext:
         """A transaction for the job's writes; the jobs it starts are published after it commits."""
         with self.db.transaction() as session:
             yield session
-            messages: list[OutboxRow] = session.info.pop(_OUTBOX, [])
+            messages: list[OutboxRow] = session.info.pop(AFTER_COMMIT, [])
         if messages:
             self.publish(messages)
 
@@ -92,11 +92,15 @@ class JobContext:
         self.completed = True
         return result
 
+    def emit(self, session: Session, kind: EventType, subject: str, data: dict[str, Any]) -> None:
+        """Publish a domain event about this job's work, committed with `session`'s transaction (jobs/events.py)."""
+        events.emit(session, kind, subject, data, self.job_id)
+
     def submit_once(self, session: Session, kind: JobKind, params: dict[str, Any], *, key: str) -> AnyJob:
         """Start a follow-up job once: a redelivered attempt finds the job that `key` names instead of a second."""
         job, message = idempotency.submit_once(session, kind, params, key=key, wait=True)
         if message is not None:
-            session.info.setdefault(_OUTBOX, []).append(message)
+            session.info.setdefault(AFTER_COMMIT, []).append(message)
         return job
 
     def children_started(self, session: Session) -> bool:
@@ -115,7 +119,7 @@ class JobContext:
         children = []
         for child_params in params:
             child, message = submit_job(session, kind, child_params, actor=actor, parent_id=self.job_id)
-            session.info.setdefault(_OUTBOX, []).append(message)
+            session.info.setdefault(AFTER_COMMIT, []).append(message)
             children.append(child)
         parent.progress_total, parent.progress_done = len(children), 0
         parent.progress_message = f"0 of {len(children)} child jobs finished"

@@ -5,7 +5,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -121,11 +121,21 @@ class HotConnection(threading.local):
     last_used: float = 0.0
 
 
+# session.info key: outbox rows (events) written in the transaction, handed to `after_commit` once it commits.
+AFTER_COMMIT = "outbox_after_commit"
+
+
 class Database:
-    """An engine and its session factory, created lazily and again after a fork."""
+    """An engine and its session factory, created lazily and again after a fork.
+
+    `after_commit`, when a process sets it (a worker sets its fast-path publisher), receives the outbox
+    rows that a transaction listed under AFTER_COMMIT, once it has committed; without it the relay
+    publishes them.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.after_commit: Callable[[Sequence[Any]], object] | None = None
         self.is_postgresql = make_url(url).get_backend_name() == "postgresql"
         self._hot = HotConnection()
         self._pid: int | None = None
@@ -160,8 +170,12 @@ class Database:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work is committed on exit, rolled back on error."""
-        with self.session() as session, session.begin():
-            yield session
+        with self.session() as session:
+            with session.begin():
+                yield session
+            pending = session.info.pop(AFTER_COMMIT, None)
+        if pending and self.after_commit is not None:
+            self.after_commit(pending)
 
     @contextmanager
     def statement(self) -> Iterator[Connection]:

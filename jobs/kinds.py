@@ -22,11 +22,12 @@ from jobs.topology import QueueSpec
 
 if TYPE_CHECKING:
     from jobs.context import JobContext
+    from jobs.events import EventType
 
 JobFunction = Callable[["JobContext"], dict[str, Any]]
 
 # Every module that declares job kinds; a kind in a new module adds the module here.
-KIND_MODULES = ("jobs.diagnostics", "etl.importer", "invoicing.issue", "invoicing.notify", "invoicing.batch")
+KIND_MODULES = ("jobs.diagnostics", "etl.importer", "invoicing.issue", "invoicing.batch", "notifications.invoice_email")
 
 
 class UnknownJobKind(KeyError):
@@ -40,6 +41,8 @@ class JobKind:
     name: str
     queue: QueueSpec
     run: JobFunction
+    # The domain event written when a job of this kind fails for good, besides job.failed (jobs.lifecycle).
+    failure_event: EventType | None = None
 
     @property
     def family(self) -> str:
@@ -53,11 +56,12 @@ class JobKind:
 _declared: dict[str, JobKind] = {}
 
 
-def job_kind(name: str, *, queue: QueueSpec) -> Callable[[JobFunction], JobKind]:
-    """Declare the decorated function as the job kind `name` on `queue`."""
+def job_kind(name: str, *, queue: QueueSpec,
+             failure_event: EventType | None = None) -> Callable[[JobFunction], JobKind]:
+    """Declare the decorated function as the job kind `name` on `queue` (with the event its failures emit)."""
 
     def declare(function: JobFunction) -> JobKind:
-        kind = JobKind(name, queue, function)
+        kind = JobKind(name, queue, function, failure_event)
         earlier = _declared.get(name)
         if earlier is not None and earlier.run.__qualname__ != function.__qualname__:
             raise ValueError(f"job kind {name!r} is declared twice: {earlier.run.__module__} and {function.__module__}")

@@ -20,12 +20,25 @@ from sqlalchemy.orm import Session, object_session
 from jobs import hot_sql, metrics, transitions
 from jobs.database_errors import describe_database_error
 from jobs.db import Database, utcnow
+from jobs.events import emit, event_type
+from jobs.kinds import declared_kinds
 from jobs.metrics import StateChange
 from jobs.models import Job, JobAttempt
 from jobs.states import TRANSITIONS, AttemptOutcome, JobState
+from jobs.topology import dead_letter_queue_name
 
 log = logging.getLogger("jobs.lifecycle")
 Result = TypeVar("Result")
+
+JOB_FAILED = event_type("job.failed", "A job failed for good (no retry is left); `error` says why.",
+                        ("job_id", "kind", "queue", "attempts", "error"))
+JOB_DEAD_LETTERED = event_type(
+    "job.dead_lettered", "A failed job's message was rejected into its queue's dead-letter queue, from where an "
+    "operator can replay it.", ("job_id", "kind", "dead_letter_queue", "error"))
+BATCH_FINISHED = event_type(
+    "batch.finished", "A job that started child jobs ended when the last of them finished: `state` is succeeded "
+    "if every child did, else failed with the others in `failed`.",
+    ("job_id", "kind", "state", "children", "failed", "totals"))
 
 
 class InvalidTransition(Exception):
@@ -79,10 +92,32 @@ def _move(job: Job, target: JobState) -> None:
     job.updated_at = now
     if target.finished:
         job.finished_at = now
+        session = object_session(job)
+        assert session is not None
+        if target is JobState.FAILED:
+            _emit_failure(session, job)
         if job.parent_id is not None:
-            session = object_session(job)
-            assert session is not None
             child_finished(session, job.parent_id)
+
+
+def _emit_failure(session: Session, job: Job) -> None:
+    """job.failed, and the kind's own failure event (e.g. invoice.email_failed) with the params it names."""
+    error = job.error or {}
+    emit(session, JOB_FAILED, f"jobs/{job.id}", {"job_id": str(job.id), "kind": job.kind, "queue": job.queue,
+                                                 "attempts": job.attempts, "error": error}, job.id)
+    kind = declared_kinds().get(job.kind)
+    if kind is not None and kind.failure_event is not None:
+        params = job.params or {}
+        data = {"job_id": str(job.id), "error": error,
+                **{name: params.get(name) for name in kind.failure_event.data if name not in ("job_id", "error")}}
+        emit(session, kind.failure_event, f"jobs/{job.id}", data, job.id)
+
+
+def emit_dead_lettered(session: Session, job: Job, dead_letter_queue: str) -> None:
+    """In the transaction that failed the job, when its message is about to be rejected into `dead_letter_queue`."""
+    emit(session, JOB_DEAD_LETTERED, f"jobs/{job.id}", {
+        "job_id": str(job.id), "kind": job.kind, "dead_letter_queue": dead_letter_queue, "error": job.error or {}},
+        job.id)
 
 
 def child_finished(session: Session, parent_id: uuid.UUID) -> None:
@@ -113,6 +148,10 @@ def finish_parent(session: Session, parent: Job, children: list[Job]) -> None:
         fail(session, parent.id, parent.attempts, error)
     else:
         succeed(session, parent.id, parent.attempts, result)
+    totals = {key: value for key, value in result.items() if key not in ("children", "failed")}
+    emit(session, BATCH_FINISHED, f"jobs/{parent.id}", {
+        "job_id": str(parent.id), "kind": parent.kind, "state": "failed" if failed else "succeeded",
+        "children": len(children), "failed": failed, "totals": totals}, parent.id)
 
 
 def load(session: Session, job_id: uuid.UUID | str) -> Job:
@@ -224,6 +263,7 @@ def begin_attempt(
                 kind="WorkerLost",
             )
             _move(job, JobState.FAILED)
+            emit_dead_lettered(session, job, dead_letter_queue_name(job.queue))
             log_state_change(job)
             return Delivery(Decision.GIVE_UP, attempt=job.attempts, reason=job.error["message"])
     now = utcnow()
@@ -265,10 +305,16 @@ def start_attempt(db: Database, job_id: uuid.UUID | str, *, redelivered: bool, w
 
 
 def end_attempt(db: Database, job_id: uuid.UUID | str, attempt: int, outcome: transitions.Outcome, *,
-                result: dict[str, Any] | None = None, error: dict[str, Any] | None = None) -> None:
+                result: dict[str, Any] | None = None, error: dict[str, Any] | None = None,
+                dead_letter_queue: str | None = None) -> None:
     """succeed, fail or schedule_retry in the fewest round trips: one statement of its own when the attempt is
-    current and the job has no parent, else the general path in a transaction (AttemptSuperseded when stale)."""
+    current and the job has no parent, else the general path in a transaction (AttemptSuperseded when stale).
+    A failure always takes the general path (its events are written with it)."""
     key = _as_uuid(job_id)
+    if outcome is transitions.FAILED:
+        with db.transaction() as session:
+            fail(session, key, attempt, error or {}, dead_letter_queue=dead_letter_queue)
+        return
     row = _one_statement(db, hot_sql.finish, transitions.finish, key, attempt, outcome, result=result, error=error)
     if row is not None:
         log_state_change(row)
@@ -276,8 +322,6 @@ def end_attempt(db: Database, job_id: uuid.UUID | str, attempt: int, outcome: tr
     with db.transaction() as session:
         if outcome is transitions.SUCCEEDED:
             succeed(session, key, attempt, result or {})
-        elif outcome is transitions.FAILED:
-            fail(session, key, attempt, error or {})
         else:
             schedule_retry(session, key, attempt, error or {})
 
@@ -343,14 +387,19 @@ def succeed(session: Session, job_id: uuid.UUID | str, attempt: int, result: dic
     log_state_change(job)
 
 
-def fail(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any]) -> None:
-    """The attempt failed for good (also from `retrying`, when its retry could not be scheduled)."""
-    if _finished_fast(session, job_id, attempt, transitions.FAILED, error=error):
-        return
+def fail(session: Session, job_id: uuid.UUID | str, attempt: int, error: dict[str, Any], *,
+         dead_letter_queue: str | None = None) -> None:
+    """The attempt failed for good (also from `retrying`, when its retry could not be scheduled), with its
+    failure events; `dead_letter_queue` when its message is about to be rejected there.
+
+    Never the one-statement path: a failure writes its events with it, and failures are rare.
+    """
     job = _load_current(session, job_id, attempt, (JobState.RUNNING, JobState.RETRYING))
     job.error = error
     _close_attempt(session, job, AttemptOutcome.FAILED, error)
     _move(job, JobState.FAILED)
+    if dead_letter_queue is not None:
+        emit_dead_lettered(session, job, dead_letter_queue)
     log_state_change(job)
 
 

@@ -90,6 +90,7 @@ class JobInstruments:
     queue_wait: Histogram
     retries: Counter
     dead_lettered: Counter
+    events_published: Counter
 
 
 @lru_cache(maxsize=1)
@@ -108,6 +109,8 @@ def instruments() -> JobInstruments:
                         ["kind"], registry=None),
         dead_lettered=Counter("jobs_dead_lettered", "Job messages rejected into their dead-letter queue",
                               ["kind", "queue"], registry=None),
+        events_published=Counter("events_published", "Domain events the broker confirmed on the `events` "
+                                 "exchange, by type", ["type"], registry=None),
     )
 
 
@@ -126,6 +129,10 @@ def observe_state_change(job: StateChange) -> None:
 
 def count_dead_lettered(kind: str, queue: str) -> None:
     instruments().dead_lettered.labels(kind=kind, queue=queue).inc()
+
+
+def count_event_published(event_type: str) -> None:
+    instruments().events_published.labels(type=event_type).inc()
 
 
 class MetricFilesCollector:

@@ -22,6 +22,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_caused_by", "caused_by"),
         Index("ix_jobs_state_created", "state", "created_at"),
         Index("ix_jobs_kind_created", "kind", "created_at"),
         Index("uq_jobs_idempotency", "kind", "idempotency_key", unique=True),
@@ -45,6 +46,9 @@ class Job(Base):
     # A child job reports to its parent when it finishes; the parent ends when all its children have.
     parent_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("jobs.id", ondelete="SET NULL"), nullable=True, index=True)
+    # A job started by a subscriber of another job's event (the invoice's email): that job.
+    caused_by: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("jobs.id", ondelete="SET NULL", name="fk_jobs_caused_by"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -132,10 +136,12 @@ class OutboxRow:
     job_id: uuid.UUID
     task_name: str
     queue: str
+    event: dict[str, Any] | None = None  # a domain event's CloudEvent (jobs/events.py); None for a task message
 
 
 class OutboxMessage(Base):
-    """A task message written with its job in one transaction, published after the commit."""
+    """A task message written with its job in one transaction, or a domain event written with the change it
+    reports; published after the commit."""
 
     __tablename__ = "outbox_messages"
     __table_args__ = (Index("ix_outbox_pending", "sent_at", "id"),)
@@ -148,3 +154,6 @@ class OutboxMessage(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     publish_attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # A domain event (jobs/events.py): its CloudEvent, published to the `events` exchange with its type
+    # (task_name) as the routing key. NULL for a task message.
+    event: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)

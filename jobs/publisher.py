@@ -15,11 +15,13 @@ from celery import Celery
 from kombu import Connection, Producer
 from sqlalchemy import update
 
+from jobs import metrics
 from jobs.celery_app import declare_topology
 from jobs.confirms import PipelinedConfirms
 from jobs.db import Database, utcnow
+from jobs.events import CONTENT_TYPE, event_body
 from jobs.models import OutboxMessage
-from jobs.topology import JOBS_EXCHANGE
+from jobs.topology import EVENTS_EXCHANGE, JOBS_EXCHANGE
 
 log = logging.getLogger("jobs.outbox")
 
@@ -38,6 +40,14 @@ class OutboxItem(Protocol):
     def task_name(self) -> str: ...
     @property
     def queue(self) -> str: ...
+    @property
+    def event(self) -> dict[str, Any] | None: ...
+
+
+def _confirmed(message: OutboxItem, sent: list[int]) -> None:
+    sent.append(message.id)
+    if message.event is not None:
+        metrics.count_event_published(message.task_name)
 
 
 class BrokerUnavailable(RuntimeError):
@@ -127,7 +137,7 @@ class OutboxPublisher:
         if confirms is None:  # a producer without a confirm channel: each send returns once published
             for message in batch:
                 self._send(message)
-                sent.append(message.id)
+                _confirmed(message, sent)
             return
         ends: list[int] = []
         already = len(sent)
@@ -140,7 +150,7 @@ class OutboxPublisher:
             for message, end in zip(batch, ends, strict=False):
                 if not confirms.confirmed_through(end):
                     break
-                sent.append(message.id)
+                _confirmed(message, sent)
         if len(sent) - already < len(batch):
             raise MessageNacked("the broker refused a message")
 
@@ -159,10 +169,21 @@ class OutboxPublisher:
     def _send(self, message: OutboxItem) -> None:
         """Published straight to the `jobs` exchange: send_task's routing, signals and retry wrappers cost more
         than the publish itself, and none of them applies to a message whose queue is already known."""
+        if message.event is not None:
+            self._send_event(message.task_name, message.event)
+            return
         headers, properties, body = self.task_message(message.task_name, str(message.job_id))
         self._ensure_producer().publish(body, exchange=JOBS_EXCHANGE.name, routing_key=message.queue,
                                         headers=headers, serializer="json", delivery_mode=2, retry=False,
                                         declare=None, **properties)
+
+    def _send_event(self, event_type: str, event: dict[str, Any]) -> None:
+        """A domain event to the `events` exchange, routed by its type: its CloudEvent as the body (structured
+        mode), its id as the message id and its job as the correlation id."""
+        self._ensure_producer().publish(
+            event_body(event), exchange=EVENTS_EXCHANGE.name, routing_key=event_type, content_type=CONTENT_TYPE,
+            content_encoding="utf-8", delivery_mode=2, retry=False, declare=None, message_id=event["id"],
+            correlation_id=event.get("jobid"), type=event_type)
 
     def broker_in_cooldown(self) -> bool:
         return time.monotonic() < self._down_until

@@ -24,7 +24,7 @@ log = logging.getLogger("jobs.outbox")
 PURGE_INTERVAL_S = 3600.0
 
 CLAIM_BATCH = """
-SELECT id, job_id, task_name, queue FROM outbox_messages
+SELECT id, job_id, task_name, queue, event FROM outbox_messages
 WHERE sent_at IS NULL AND created_at <= %(cutoff)s
 ORDER BY id LIMIT %(limit)s
 FOR UPDATE SKIP LOCKED"""
@@ -60,7 +60,8 @@ class OutboxRelay:
         cutoff = utcnow() - timedelta(seconds=self.grace_s)
         with self.publisher.db.reader() as connection:
             rows = connection.execute(
-                select(OutboxMessage.id, OutboxMessage.job_id, OutboxMessage.task_name, OutboxMessage.queue)
+                select(OutboxMessage.id, OutboxMessage.job_id, OutboxMessage.task_name, OutboxMessage.queue,
+                       OutboxMessage.event)
                 .where(OutboxMessage.sent_at.is_(None), OutboxMessage.created_at <= cutoff)
                 .order_by(OutboxMessage.id)
                 .limit(self.batch_size)

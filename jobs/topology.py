@@ -1,6 +1,7 @@
 """Queue topology: the exchanges and the task queues, declared as data in one place.
 
-Task queues are quorum queues bound to the topic exchange `jobs`: quorum queues bound
+Domain events go to the topic exchange `events`, where each subscriber binds a queue of its own
+(`subscriber_queue`). Task queues are quorum queues bound to the topic exchange `jobs`: quorum queues bound
 redeliveries (`x-delivery-limit`) and, with a topic exchange, let Celery's native delayed
 delivery hold retry countdowns on the broker instead of inside a worker. Each task queue
 dead-letters into `jobs.dead`, which routes to `<queue>.dead`. Job kinds name their queue
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kombu import Exchange, Queue
+from kombu import Exchange, Queue, binding
 
 from config.settings import JOB_FAMILIES, QUORUM_DELIVERY_LIMIT
 
 JOBS_EXCHANGE = Exchange("jobs", type="topic", durable=True)
+# Domain events (jobs/events.py), routed by their type (`invoice.issued`); each subscriber binds its own queue.
+EVENTS_EXCHANGE = Exchange("events", type="topic", durable=True)
 DEAD_LETTER_EXCHANGE = Exchange("jobs.dead", type="direct", durable=True)
 DEAD_LETTER_SUFFIX = ".dead"
 
@@ -86,4 +89,17 @@ def dead_letter_queues() -> list[Queue]:
             queue_arguments={"x-queue-type": "quorum"},
         )
         for spec in QUEUES
+    ]
+
+
+def subscriber_queue(name: str, binding_keys: tuple[str, ...]) -> list[Queue]:
+    """A subscriber's own durable quorum queue bound to `events` with each key, dead-lettering into
+    `<name>.dead` like a task queue; the dead-letter queue is second."""
+    bindings = [binding(EVENTS_EXCHANGE, routing_key=key) for key in binding_keys]
+    return [
+        Queue(name, bindings=bindings, durable=True, queue_arguments={
+            "x-queue-type": "quorum", "x-delivery-limit": QUORUM_DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name, "x-dead-letter-routing-key": name}),
+        Queue(dead_letter_queue_name(name), DEAD_LETTER_EXCHANGE, routing_key=name, durable=True,
+              queue_arguments={"x-queue-type": "quorum"}),
     ]

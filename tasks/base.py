@@ -16,6 +16,7 @@ from jobs.context import JobCancelled, JobContext, WaitForChildren
 from jobs.kinds import JobKind, declared_kinds
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
+from jobs.topology import dead_letter_queue_name
 from tasks.runtime import retry_policy, retry_producer, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
@@ -114,7 +115,9 @@ class JobTask(Task):
         )
 
     def _fail(self, job_id: str, attempt: int, error: dict[str, Any]) -> None:
-        lifecycle.end_attempt(worker_database(), job_id, attempt, transitions.FAILED, error=error)
+        kind = declared_kinds().get(self.name)
+        lifecycle.end_attempt(worker_database(), job_id, attempt, transitions.FAILED, error=error,
+                              dead_letter_queue=dead_letter_queue_name(kind.queue.name) if kind else None)
         self._dead_letter(error["message"])
 
     def _dead_letter(self, reason: str) -> NoReturn:

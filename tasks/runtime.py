@@ -14,7 +14,10 @@ from jobs.retry_policy import RetryPolicy
 
 @lru_cache(maxsize=1)
 def worker_database() -> Database:
-    return Database(get_settings().resolved_database_url)
+    """The database; the events a transaction writes are published by worker_publisher once it commits."""
+    database = Database(get_settings().resolved_database_url)
+    database.after_commit = lambda rows: worker_publisher().publish_many_after_commit(rows)
+    return database
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from flask.cli import AppGroup
 
 from config.settings import PROJECT_ROOT, Settings
 from jobs.celery_app import declare_topology
+from jobs.metrics import own_metrics_dir
 from jobs.relay import OutboxRelay
 from webapp.retention import purge
 from webapp.runtime import runtime
@@ -82,6 +84,7 @@ def jobs_relay(once: bool) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    own_metrics_dir(settings.var_dir, f"relay-{socket.gethostname()}")  # the events it publishes, in /metrics
     logging.getLogger("jobs.outbox").info("relay started")
     relay.run_forever(lambda: stopping)
     runtime().publisher.close()

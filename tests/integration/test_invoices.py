@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import re
 import threading
+import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -14,20 +15,22 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
-from sqlalchemy import text
+from sqlalchemy import select, text
 
+from invoicing.models import Invoice
 from invoicing.money import LineItem
 from invoicing.options import InvoicingOptions
 from invoicing.party import Party
 from invoicing.request import InvoiceRequest
 from invoicing.store import store_invoice
 from jobs.enqueue import submit_job
+from jobs.models import Job
 from tests.conftest import Stack
 from tests.integration.test_api import assert_error
 from tests.integration.test_sign_in import csrf_token, sign_in
 from tests.support.accounts import token_client
 from tests.support.api import wait_for_job, wait_for_state
-from tests.support.processes import CeleryWorker, WorkerSlot, wait_for
+from tests.support.processes import CeleryWorker, Notifier, WorkerSlot, wait_for
 from tests.support.smtp import RecordingHandler, smtp_server
 
 pytestmark = pytest.mark.integration
@@ -51,8 +54,16 @@ def workers(stack: Stack, smtp: tuple[Any, RecordingHandler]) -> Iterator[Worker
     manager.stop()
 
 
+@pytest.fixture(scope="module")
+def notifier(stack: Stack) -> Iterator[Notifier]:
+    """The notification service, which turns each invoice.issued into the invoice's email job."""
+    process = Notifier(stack.env, stack.log_dir).start()
+    yield process
+    process.stop()
+
+
 @pytest.fixture
-def worker(workers: WorkerSlot) -> CeleryWorker:
+def worker(workers: WorkerSlot, notifier: Notifier) -> CeleryWorker:
     return workers.ensure()
 
 
@@ -201,8 +212,8 @@ def _invoice_and_email_job(stack: Stack, api: FlaskClient, email: str,
 
 def _email_job(api: FlaskClient, stack: Stack, invoice_id: str, state: str) -> dict[str, Any] | None:
     with stack.db.read_session() as session:
-        job_id = session.execute(text("SELECT id FROM jobs WHERE kind = 'invoice.email' AND idempotency_key = :key"),
-                                 {"key": f"invoice:{invoice_id}"}).scalar_one_or_none()
+        job_id = session.scalar(select(Job.id).join(Invoice, Invoice.job_id == Job.caused_by)
+                                .where(Job.kind == "invoice.email", Invoice.id == uuid.UUID(invoice_id)))
     if job_id is None:
         return None
     job = api.get(f"/api/jobs/{job_id}").get_json()

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.processes import CeleryWorker, ManagedProcess, wait_for
+from tests.support.processes import CeleryWorker, ManagedProcess, Notifier, wait_for
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -57,6 +57,7 @@ class LiveApp:
             for queues in ("invoices,notifications", "invoices.bulk", "etl", "diagnostics"):
                 self.processes.append(CeleryWorker(env, self.log_dir, queues=queues, concurrency=1).start())
             self._start(ManagedProcess([str(VENV_BIN / "flask"), "jobs", "relay"], env, self.log_dir / "relay.log"))
+            self.processes.append(Notifier(env, self.log_dir).start())
             self._start(ManagedProcess(
                 [sys.executable, "-m", "celery", "-A", "tasks.worker", "flower", "--conf=config/flowerconfig.py"],
                 env, self.log_dir / "flower.log"))

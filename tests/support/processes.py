@@ -95,6 +95,25 @@ class CeleryWorker(ManagedProcess):
         return psutil.Process(self.pid).children()
 
 
+class Notifier(ManagedProcess):
+    """The notification service (`python -m tasks.notifier`): starts an email job per `invoice.issued`."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path) -> None:
+        log_path = log_dir / f"notifier-{uuid.uuid4().hex[:6]}.log"
+        super().__init__([sys.executable, "-m", "tasks.notifier"], env, log_path)
+
+    def start(self, ready_timeout: float = 60) -> Notifier:
+        super().start()
+        wait_for(lambda: "subscribed to" in self.log_text() or self._died(), ready_timeout,
+                 what="the notifier to subscribe")
+        if self._died():
+            raise AssertionError(f"notifier exited during start-up:\n{self.log_text()[-3000:]}")
+        return self
+
+    def _died(self) -> bool:
+        return self.process is not None and self.process.poll() is not None
+
+
 class WorkerSlot:
     """One `celery worker` for a test module's queues: a test may kill it, and the next test gets a new one."""
 

@@ -10,11 +10,11 @@ import pytest
 
 from config.settings import PROJECT_ROOT
 
-DOMAIN_PACKAGES = ("jobs", "accounts", "etl", "invoicing")
+DOMAIN_PACKAGES = ("jobs", "accounts", "etl", "invoicing", "notifications")
 ENTRY_POINTS = ("webapp", "tasks")
 # What a job author needs from the platform: the context, the declaration, the queues, the shared
 # column types and the transient error. Nothing of the lifecycle, the outbox or the enqueue internals.
-JOB_AUTHOR_API = {"jobs.context", "jobs.kinds", "jobs.topology", "jobs.db", "jobs.retry_policy"}
+JOB_AUTHOR_API = {"jobs.context", "jobs.kinds", "jobs.topology", "jobs.db", "jobs.retry_policy", "jobs.events"}
 
 
 def modules_of(package: str) -> list[Path]:
@@ -55,7 +55,8 @@ def test_domain_packages_never_import_the_entry_points_or_flask(package: str) ->
 
 
 def test_the_platform_never_imports_accounts_or_the_job_families() -> None:
-    offenders = {module: sorted(name for name in names if top_level(name) in {"accounts", "etl", "invoicing"})
+    offenders = {module: sorted(name for name in names
+                                if top_level(name) in {"accounts", "etl", "invoicing", "notifications"})
                  for module, names in imports_of(("jobs",)).items()}
     assert {module: names for module, names in offenders.items() if names} == {}
 
@@ -63,6 +64,13 @@ def test_the_platform_never_imports_accounts_or_the_job_families() -> None:
 def test_job_families_use_only_the_job_authors_part_of_the_platform() -> None:
     offenders = {module: sorted(name for name in names if top_level(name) == "jobs" and name not in JOB_AUTHOR_API)
                  for module, names in imports_of(("etl", "invoicing")).items()}
+    assert {module: names for module, names in offenders.items() if names} == {}
+
+
+def test_billing_knows_nothing_of_the_notification_service() -> None:
+    """Billing publishes invoice.issued; the notification service subscribes (it may read billing's data)."""
+    offenders = {module: sorted(name for name in names if top_level(name) == "notifications")
+                 for module, names in imports_of(("invoicing", "etl")).items()}
     assert {module: names for module, names in offenders.items() if names} == {}
 
 

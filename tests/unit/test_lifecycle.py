@@ -71,8 +71,10 @@ def outcomes(db: Database, job_id: uuid.UUID) -> list[str]:
 
 
 def outbox_rows(db: Database, job_id: uuid.UUID) -> list[OutboxMessage]:
+    """The job's task messages (not the events about it)."""
     with db.read_session() as session:
-        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.job_id == job_id)
+        return list(session.scalars(select(OutboxMessage).where(OutboxMessage.job_id == job_id,
+                                                                OutboxMessage.event.is_(None))
                                     .order_by(OutboxMessage.id)))
 
 
