@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 
-.PHONY: run test test-unit lint screenshots bench clean-venv
+.PHONY: run test test-unit lint screenshots bench faults clean-venv
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,15 @@ screenshots: $(VENV)/.dev-installed
 # Every hot-path benchmark beside its baseline (wrk from Debian if missing): docs/benchmarks.md and docs/bench-*.png.
 bench: $(VENV)/.dev-installed
 	$(VENV)/bin/python bench/run_all.py $(BENCH_ARGS)
+
+# The fault suite (issue 15): every fault we promise to survive under a real workload, on the suite's own
+# RabbitMQ node, PostgreSQL instance, SMTP sink and tmpfs (root needed). SCENARIO=name[,name] runs those only;
+# PROFILE=ci runs shorter workloads (the CI profile). The full run of every scenario writes docs/faults.md.
+PROFILE ?= full
+SCENARIO ?=
+faults: $(VENV)/.dev-installed
+	$(VENV)/bin/python -m faults --profile $(PROFILE) $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		$(if $(SCENARIO),,$(if $(filter full,$(PROFILE)),--report docs/faults.md,--report test-artifacts/faults-$(PROFILE).md))
 
 test-unit: $(VENV)/.dev-installed
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, select
+from sqlalchemy.exc import OperationalError
 
 from jobs.db import utcnow
 from jobs.models import OutboxMessage, OutboxRow
@@ -139,11 +140,13 @@ class OutboxRelay:
     def run_forever(self, should_stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep) -> None:
         backoff = self.poll_interval_s
         while not should_stop():
-            self._purge_now_and_then()
             try:
+                self._purge_now_and_then()
                 sent = self.run_once()
-            except BrokerUnavailable as exc:
-                log.warning("relay: broker unavailable (%s); next try in %.1f s", exc, backoff)
+            except (BrokerUnavailable, OperationalError) as exc:
+                # A database restart or outage is waited out like the broker's: the relay must outlive both.
+                which = "broker" if isinstance(exc, BrokerUnavailable) else "database"
+                log.warning("relay: %s unavailable (%s); next try in %.1f s", which, exc, backoff)
                 sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_s)
                 continue
