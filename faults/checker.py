@@ -179,12 +179,14 @@ def tally(answers: list[Answer], truth: Truth, *, imports: list[tuple[Answer, Im
             if answer.key is None and found:
                 out.problems.append(f"{answer.kind} {answer.marker}: refused with {answer.status} "
                                     f"but its job {found[0].id} exists (half-accepted)")
-        if answer.kind == "invoice" and answer.key is None and len(by_notes.get(answer.marker, [])) > 1:
-            out.duplicates["job"] += len(by_notes[answer.marker]) - 1
-        if answer.kind == "invoice" and invoices_by_notes[answer.marker] > 1:
-            out.duplicates["invoice"] += invoices_by_notes[answer.marker] - 1
         for job in found:
             mine[job.id] = job
+    for marker in {answer.marker for answer in answers if answer.kind == "invoice"}:  # one request, retried or raced
+        extra_jobs, extra_invoices = len(by_notes.get(marker, [])) - 1, invoices_by_notes[marker] - 1
+        if extra_jobs > 0:
+            out.duplicates["job"] += extra_jobs
+        if extra_invoices > 0:
+            out.duplicates["invoice"] += extra_invoices
     for answer, _expected in imports:
         if answer.job_id in jobs:
             mine[answer.job_id] = jobs[answer.job_id]
@@ -234,8 +236,6 @@ def _job_of(answer: Answer, jobs: dict[str, JobRow], by_key: dict[str, JobRow],
 
 def _check_invoice(job: JobRow, invoices: list[InvoiceRow], email_jobs: dict[str, list[JobRow]],
                    emails: Counter[str], out: Tally, pdf_ok: Callable[[str], bool] | None) -> None:
-    if len(invoices) > 1:
-        out.duplicates["invoice"] += len(invoices) - 1
     if job.state != "succeeded":
         return
     if not invoices:

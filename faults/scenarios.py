@@ -351,6 +351,8 @@ def poison_messages(trial: Trial) -> None:
             trial.note("published to invoices and diagnostics: a non-JSON body, a message for an unknown job, "
                        "a message for an unknown task")
         time.sleep(5)
+        dead = {q: ready for q, (ready, _unacked) in trial.suite.rabbit.queues().items() if q.endswith(".dead")}
+        trial.note(f"dead-letter queues afterwards: {dead}")
         alive = all(w.process is not None and w.process.poll() is None for w in trial.suite.stack.workers.values())
         trial.expect(alive, "a worker died on a poison message")
     finally:
@@ -390,6 +392,9 @@ def pdf_disk_full(trial: Trial) -> None:
     finally:
         stop.set()
         poller.join()
+    retried = suite.rows("SELECT count(*) FROM jobs WHERE kind = 'invoice.create' AND attempts > 1 "
+                         "AND created_at >= to_timestamp(%s)", trial.started_at)[0][0]
+    trial.note(f"{retried} invoice jobs took more than one attempt (a full disk is retried)")
     leftovers = [p.name for p in suite.tmpfs.path.rglob(".*.tmp")]
     trial.note(f"{len(served)} PDFs served while polling, {len(broken)} incomplete; temporary files left: "
                f"{len(leftovers)}")

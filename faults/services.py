@@ -235,16 +235,17 @@ class Tmpfs:
         return self.path / ".filler"
 
     def fill(self) -> None:
-        """Take every free byte: one fallocate of what statvfs says is free, then writes until ENOSPC."""
-        with self.filler.open("wb") as out:
-            free = shutil.disk_usage(self.path).free
+        """Take every free byte: one fallocate of what statvfs says is free, then unbuffered writes until ENOSPC."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
             with contextlib.suppress(OSError):
-                os.posix_fallocate(out.fileno(), 0, free)
-            out.seek(0, os.SEEK_END)
+                os.posix_fallocate(fd, 0, shutil.disk_usage(self.path).free)
+            os.lseek(fd, 0, os.SEEK_END)
             with contextlib.suppress(OSError):
-                while True:
-                    out.write(b"\0" * 4096)
-                    out.flush()
+                while os.write(fd, b"\0" * 4096):
+                    pass
+        finally:
+            os.close(fd)
 
     def unfill(self) -> None:
         self.filler.unlink(missing_ok=True)

@@ -31,6 +31,11 @@ class JobTask(Task):
     """
 
     abstract = True
+    # No Celery limit: the job's RetryPolicy (JOB_MAX_RETRIES) decides, and waits for the database count
+    # against nothing. Celery's default of 3 applied to every retry(max_retries=None) call below: a job gave up
+    # after 4 attempts whatever JOB_MAX_RETRIES said, and a fourth database wait raised instead of retrying,
+    # which acknowledged the message and left the job `retrying` for ever.
+    max_retries = None
     transient_errors: tuple[type[BaseException], ...] = (TransientError, ConnectionError, TimeoutError)
 
     def run_job(

@@ -126,3 +126,14 @@ def test_an_email_job_that_succeeded_without_the_sink_receiving_anything_lost_it
                   invoices=[invoice("INV-2026-000001", "j1", "m1")], emails=Counter())
     out = tally([accepted("j1", "m1")], truth)
     assert out.lost == ["email of INV-2026-000001: its job succeeded but the SMTP sink received nothing"]
+
+
+def test_raced_submits_of_one_request_count_each_extra_job_and_invoice_once() -> None:
+    raced = [Answer("invoice", "m1", 202, job_id="j1", key="k"), Answer("invoice", "m1", 202, job_id="j2", key="k"),
+             Answer("invoice", "m1", 409, key="k")]
+    truth = Truth(jobs={"j1": job("j1", notes="m1", key="k"), "j2": job("j2", notes="m1", key="k2")},
+                  invoices=[invoice("INV-2026-000001", "j1", "m1"), invoice("INV-2026-000002", "j2", "m1")],
+                  emails=Counter())
+    out = tally(raced, truth)
+    assert out.duplicates == Counter({"job": 1, "invoice": 1})
+    assert out.refused == Counter({"409": 1}) and out.accepted == 2
