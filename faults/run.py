@@ -152,7 +152,10 @@ def run_scenario(suite: Suite, scenario: Scenario, profile: str) -> Result:
     if unexpected:
         result.problems.append(f"jobs failed for reasons this fault should not cause: {unexpected}")
     result.notes += trial.notes
-    return Result(scenario.name, scenario.what, result, time.monotonic() - began)
+    what = scenario.what
+    if mix is not scenario.mix:
+        what += f" (CI profile: {mix.count} submits)" if mix.count else f" (CI profile: {mix.duration_s:.0f} s)"
+    return Result(scenario.name, what, result, time.monotonic() - began)
 
 
 def versions(suite: Suite | None) -> dict[str, str]:

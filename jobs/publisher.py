@@ -14,6 +14,7 @@ from amqp.exceptions import MessageNacked
 from celery import Celery
 from kombu import Connection, Producer
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 
 from jobs import metrics
 from jobs.celery_app import declare_topology
@@ -221,7 +222,10 @@ class OutboxPublisher:
             log.warning("%d of %d messages deferred to the relay: %s", len(messages) - len(exc.sent), len(messages),
                         exc)
             sent = exc.sent
-        self.mark_sent(sent)
+        try:
+            self.mark_sent(sent)
+        except OperationalError as exc:  # published, not marked: the relay sends them again and the copy is dropped
+            log.warning("%d published messages not marked sent, the database is unavailable: %s", len(sent), exc)
         return len(sent)
 
     def close(self) -> None:
