@@ -25,6 +25,7 @@ COPY config/ ./config/
 COPY accounts/ ./accounts/
 COPY etl/ ./etl/
 COPY invoicing/ ./invoicing/
+COPY notifications/ ./notifications/
 COPY jobs/ ./jobs/
 COPY tasks/ ./tasks/
 COPY webapp/ ./webapp/

@@ -51,6 +51,8 @@ class Settings(BaseModel):
     broker_management_url: str = "http://127.0.0.1:15672"
     broker_consumer_timeout_s: int = Field(1800, gt=0)
     broker_outage_cooldown_s: float = Field(5.0, ge=0)
+    # Other services' queues on the `events` exchange, comma-separated, shown with their depth on the overview.
+    event_queues: str = Field("", max_length=2000)
 
     job_max_retries: int = Field(5, ge=0)
     retry_backoff_base_s: float = Field(1.0, ge=1)

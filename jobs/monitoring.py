@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from jobs.db import utcnow
 from jobs.models import Job, OutboxMessage
-from jobs.topology import QUEUES, dead_letter_queue_names
+from jobs.topology import QUEUES, SUBSCRIPTIONS, dead_letter_queue_name, dead_letter_queue_names
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,17 @@ def monitored_queue_names() -> list[str]:
     return [spec.name for spec in QUEUES] + dead_letter_queue_names()
 
 
+def event_queue_names(others: str = "") -> list[str]:
+    """The queues bound to the `events` exchange that are watched: the application's own subscriptions with
+    their dead-letter queues, then the other services' named in EVENT_QUEUES (comma-separated)."""
+    names = [name for subscription in SUBSCRIPTIONS
+             for name in (subscription.queue, dead_letter_queue_name(subscription.queue))]
+    for name in (part.strip() for part in others.split(",")):
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
 def broker_connection(broker_url: str, timeout_s: float, connect_timeout_s: float | None = None) -> Connection:
     """A connection for operator reads: every read and write on it gives up after `timeout_s`, connecting
     after `connect_timeout_s` (default `timeout_s`)."""
@@ -30,7 +41,8 @@ def broker_connection(broker_url: str, timeout_s: float, connect_timeout_s: floa
                       transport_options={"read_timeout": timeout_s, "write_timeout": timeout_s})
 
 
-def read_queue_depths(broker_url: str, timeout_s: float) -> tuple[dict[str, int], bool]:
+def read_queue_depths(broker_url: str, timeout_s: float,
+                      names: Iterable[str] | None = None) -> tuple[dict[str, int], bool]:
     """The depths read from the broker within `timeout_s`, and whether it answered for every queue.
 
     A broker failure midway keeps what was read before it; it never raises.
@@ -39,7 +51,7 @@ def read_queue_depths(broker_url: str, timeout_s: float) -> tuple[dict[str, int]
     try:
         with broker_connection(broker_url, timeout_s) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
-            for name, ready in iter_queue_depths(connection):
+            for name, ready in iter_queue_depths(connection, names):
                 depths[name] = ready
     except Exception as error:  # noqa: BLE001 - an outage is reported as "broker down", never raised to a page
         log.warning("queue depths incomplete, broker unavailable: %s", str(error)[:200])

@@ -92,6 +92,19 @@ def dead_letter_queues() -> list[Queue]:
     ]
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """An event subscriber's own queue on the `events` exchange and the routing keys it is bound with."""
+
+    queue: str
+    binding_keys: tuple[str, ...]
+
+
+# The application's own subscribers (other services bind theirs; EVENT_QUEUES lists them on the overview).
+INVOICE_ISSUED_SUBSCRIPTION = Subscription("notifications.invoice-issued", ("invoice.issued",))
+SUBSCRIPTIONS: tuple[Subscription, ...] = (INVOICE_ISSUED_SUBSCRIPTION,)
+
+
 def subscriber_queue(name: str, binding_keys: tuple[str, ...]) -> list[Queue]:
     """A subscriber's own durable quorum queue bound to `events` with each key, dead-lettering into
     `<name>.dead` like a task queue; the dead-letter queue is second."""

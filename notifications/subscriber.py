@@ -36,18 +36,18 @@ from invoicing.issue import INVOICE_ISSUED
 from jobs import idempotency
 from jobs.db import Database
 from jobs.models import Job, OutboxRow
-from jobs.topology import subscriber_queue
+from jobs.topology import INVOICE_ISSUED_SUBSCRIPTION, subscriber_queue
 from notifications.invoice_email import email_invoice
 
 log = logging.getLogger("notifications")
 
-QUEUE = "notifications.invoice-issued"
+QUEUE = INVOICE_ISSUED_SUBSCRIPTION.queue
 MAX_BACKOFF_S = 30.0
 
 
 def subscriber_queues() -> list[Queue]:
     """The subscription's queue (bound to `invoice.issued`) and its dead-letter queue."""
-    return subscriber_queue(QUEUE, (INVOICE_ISSUED.name,))
+    return subscriber_queue(QUEUE, INVOICE_ISSUED_SUBSCRIPTION.binding_keys)
 
 
 class NotAnInvoiceEvent(ValueError):
@@ -103,9 +103,10 @@ class InvoiceIssuedSubscriber(ConsumerMixin):
         self.should_stop = False  # set by a signal handler; ConsumerMixin's loop ends
 
     def get_consumers(self, consumer: type[Consumer], channel: Any) -> list[Consumer]:
+        main, dead = subscriber_queues()
+        dead(channel).declare()  # consumed by nobody here: operators read it
         # on_message: the raw message (its CloudEvent content type is not one of kombu's serializers).
-        return [consumer(queues=subscriber_queues(), on_message=self.on_message, prefetch_count=1,
-                         no_ack=False)]
+        return [consumer(queues=[main], on_message=self.on_message, prefetch_count=1, no_ack=False)]
 
     def on_consume_ready(self, connection: Any, channel: Any, consumers: list[Consumer], **kwargs: Any) -> None:
         log.info("subscribed to %s on %s", INVOICE_ISSUED.name, QUEUE)

@@ -1,6 +1,7 @@
 """The worker side's settings and database, created on first use in each process."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -8,16 +9,30 @@ from celery import current_app
 
 from config.settings import Settings, get_settings
 from jobs.db import Database
-from jobs.publisher import OutboxPublisher
+from jobs.models import OutboxRow
+from jobs.publisher import BackgroundPublisher, OutboxPublisher
 from jobs.retry_policy import RetryPolicy
 
 
 @lru_cache(maxsize=1)
 def worker_database() -> Database:
-    """The database; the events a transaction writes are published by worker_publisher once it commits."""
+    """The database; the events a transaction writes are handed to event_publisher once it commits."""
     database = Database(get_settings().resolved_database_url)
-    database.after_commit = lambda rows: worker_publisher().publish_many_after_commit(rows)
+    database.after_commit = _publish_events
     return database
+
+
+def _publish_events(rows: Sequence[OutboxRow]) -> None:
+    for row in rows:
+        event_publisher().hand_over(row)
+
+
+@lru_cache(maxsize=1)
+def event_publisher() -> BackgroundPublisher:
+    """Publishes the domain events of a committed transaction from a thread of the pool process, as the web
+    does its jobs: the job's own path (a failure's reject, the next delivery) never waits for their confirms,
+    and what the thread does not publish is the relay's."""
+    return BackgroundPublisher(worker_publisher())
 
 
 @lru_cache(maxsize=1)

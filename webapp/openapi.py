@@ -485,12 +485,15 @@ def openapi_document() -> dict[str, Any]:
                 },
             }},
             "/api/overview": {"get": {
-                "summary": "Jobs per state, ready messages per task and dead-letter queue (null when the broker does "
-                           "not answer) and the outbox backlog",
+                "summary": "Jobs per state, ready messages per task and dead-letter queue and per event subscriber "
+                           "queue (null when the broker does not answer) and the outbox backlog",
                 "responses": {"200": _json({"type": "object", "properties": {
                     "jobs_by_state": {"type": "object", "additionalProperties": {"type": "integer"}},
                     "queues": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                         "name": {"type": "string"}, "ready": {"type": "integer"}, "dead_letter": {"type": "boolean"}}}},
+                    "event_queues": {"type": ["array", "null"], "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "ready": {"type": "integer"}, "dead_letter": {"type": "boolean"},
+                        "binding_keys": {"type": ["array", "null"], "items": {"type": "string"}}}}},
                     "outbox": {"type": "object", "properties": {
                         "unsent": {"type": "integer"}, "oldest_age_s": {"type": ["number", "null"]}}},
                 }}, "the overview")},

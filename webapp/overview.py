@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
+from jobs.monitoring import event_queue_names, job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
 from jobs.states import JobState
+from jobs.topology import SUBSCRIPTIONS
 from webapp.runtime import WebRuntime
 
 BROKER_TIMEOUT_S = 2.0
@@ -18,14 +19,23 @@ def overview(rt: WebRuntime) -> dict[str, Any]:
     by_state = {state.value: 0 for state in JobState}
     for (_kind, state), count in counts.items():
         by_state[state] = by_state.get(state, 0) + count
-    depths, broker_up = read_queue_depths(rt.settings.broker_url, BROKER_TIMEOUT_S)
+    watched = event_queue_names(rt.settings.event_queues)
+    depths, broker_up = read_queue_depths(rt.settings.broker_url, BROKER_TIMEOUT_S, [*monitored_queue_names(),
+                                                                                      *watched])
     queues = None if not broker_up else [
         {"name": name, "ready": depths.get(name, 0), "dead_letter": name.endswith(".dead")}
         for name in monitored_queue_names()
     ]
+    keys = {subscription.queue: list(subscription.binding_keys) for subscription in SUBSCRIPTIONS}
+    event_queues = None if not broker_up else [
+        {"name": name, "ready": depths.get(name, 0), "binding_keys": keys.get(name),
+         "dead_letter": name.endswith(".dead")}
+        for name in watched
+    ]
     return {
         "jobs_by_state": by_state,
         "queues": queues,
+        "event_queues": event_queues,
         "outbox": {"unsent": backlog.count, "oldest_age_s": None if backlog.oldest_age_s is None
                    else round(backlog.oldest_age_s, 1)},
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +12,17 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from config.settings import load_settings
+from jobs.db import Database
+from jobs.enqueue import submit_job
 from tests.conftest import Stack
 from tests.integration.test_access import unpublished_job
 from tests.integration.test_api import CLOSED_PORT_BROKER, move
 from tests.integration.test_sign_in import csrf_token, sign_in
-from tests.support.accounts import Account
+from tests.support.accounts import Account, make_account, token_client
 from tests.support.api import get_job, submit_sleep
 from tests.support.processes import CeleryWorker
+from webapp.commands import upgrade_database
 
 pytestmark = pytest.mark.integration
 
@@ -193,12 +198,21 @@ def test_a_viewer_sees_no_cancel_button(stack: Stack, app: Flask) -> None:
     assert 'id="cancel-form"' not in html and "Dead letters" not in html
 
 
-def test_the_overview_counts_jobs_and_reads_queue_depths(stack: Stack, client: FlaskClient) -> None:
-    before = client.get("/api/overview").get_json()
-    unpublished_job(stack)
-    after = client.get("/api/overview").get_json()
-    assert after["jobs_by_state"]["queued"] == before["jobs_by_state"]["queued"] + 1
-    assert after["outbox"]["unsent"] == before["outbox"]["unsent"] + 1  # written, not yet relayed
+def test_the_overview_counts_jobs_and_reads_queue_depths(stack: Stack, tmp_path: Path) -> None:
+    # A database of its own: the session's other tests (and their workers) change the shared one's counts.
+    settings = load_settings(stack.env, database_url=f"sqlite:///{tmp_path / 'overview.db'}")
+    upgrade_database(settings)
+    db = Database(settings.resolved_database_url)
+    try:
+        client = token_client(stack.app(database_url=settings.database_url), make_account(db, "viewer").token)
+        before = client.get("/api/overview").get_json()
+        with db.transaction() as session:  # a job written and not yet relayed
+            submit_job(session, "diagnostics.sleep", {"seconds": 0, "fail_times": 0, "steps": 1})
+        after = client.get("/api/overview").get_json()
+    finally:
+        db.dispose()
+    assert (before["jobs_by_state"]["queued"], after["jobs_by_state"]["queued"]) == (0, 1)
+    assert (before["outbox"]["unsent"], after["outbox"]["unsent"]) == (0, 1)
     assert {queue["name"] for queue in after["queues"]} >= {"invoices", "etl", "diagnostics.dead"}
 
 

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Blueprint, redirect, render_template, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from accounts.roles import Role
@@ -72,7 +73,11 @@ def job_page(job_id: str) -> str:
     with runtime().db.read_session() as session:
         job = get_job_or_404(session, job_id)
         body = job_to_dict(job, attempts=list(job.attempt_history), audit_trail=list(job.audit_trail))
-    return render_template("job.html", job=body, finished=JobState(body["state"]).finished)
+        # The jobs that subscribers of this job's events started (an invoice's email), and this job's own cause.
+        follow_ups = list(session.scalars(select(Job).where(Job.caused_by == job.id).order_by(Job.created_at)))
+        cause = str(job.caused_by) if job.caused_by else None
+    return render_template("job.html", job=body, finished=JobState(body["state"]).finished, follow_ups=follow_ups,
+                           cause=cause)
 
 
 @bp.post("/jobs/<job_id>/cancel")

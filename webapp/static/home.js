@@ -25,7 +25,9 @@
       set('[data-state-count="' + state + '"]', data.jobs_by_state[state]);
     });
     document.getElementById("broker-down").hidden = data.queues !== null;
-    (data.queues || []).forEach(function (queue) { set('[data-queue="' + queue.name + '"]', queue.ready); });
+    (data.queues || []).concat(data.event_queues || []).forEach(function (queue) {
+      set('[data-queue="' + queue.name + '"]', queue.ready);
+    });
     set('[data-outbox="unsent"]', data.outbox.unsent);
     set('[data-outbox="oldest"]', seconds(data.outbox.oldest_age_s));
     status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
