@@ -21,6 +21,7 @@ run: $(VENV)/.runtime-installed
 
 test: lint
 	scripts/ensure_chromium.sh
+	scripts/ensure_promtool.sh
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # ruff (style, imports, bugs) and mypy --strict on the application packages; settings in pyproject.toml.

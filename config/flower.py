@@ -30,6 +30,7 @@ def flower_options(settings: Settings) -> dict[str, object]:
         "broker_api": flower_broker_api(settings),
         # People reach Flower through the web app's /flower/ (webapp/flower_proxy.py), which signs them in.
         "url_prefix": "flower",
+        "max_tasks": settings.flower_max_tasks,
     }
     if settings.flower_basic_auth:
         options["basic_auth"] = [settings.flower_basic_auth]

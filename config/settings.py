@@ -60,6 +60,9 @@ class Settings(BaseModel):
     max_worker_lost: int = Field(3, ge=1)
     # Celery task events from the start (else only once Flower, or another monitor, turns them on).
     worker_task_events: bool = False
+    # A pool process above this resident size is replaced once its job ends, so a leaking job cannot grow a
+    # worker forever (Celery's worker_max_memory_per_child; the Procfile's ETL line allows more per import).
+    worker_max_memory_mb: int = Field(400, ge=1)
 
     # One soft time limit per job family (a group of queues); a queue names its family (jobs/topology.py).
     diagnostics_time_limit_s: int = Field(120, gt=0)
@@ -87,6 +90,8 @@ class Settings(BaseModel):
     flower_host: str = "127.0.0.1"
     flower_port: int = Field(5555, gt=0, lt=65536)
     flower_basic_auth: str = ""
+    # Tasks Flower keeps in memory (and in var/flower.db); the oldest are forgotten, so its memory stays bounded.
+    flower_max_tasks: int = Field(10_000, ge=100)
     # Where the web app's /flower/ proxy reaches Flower; empty: FLOWER_HOST:FLOWER_PORT (127.0.0.1 for 0.0.0.0).
     flower_upstream_url: str = ""
     # The navigation's link to Flower; empty: the web app's /flower/ proxy (webapp/flower_proxy.py).

@@ -32,6 +32,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # A long job never hides queued jobs from idle workers.
         "worker_prefetch_multiplier": 1,
+        # A leaking job cannot grow a pool process forever: above this it is replaced once its job ends.
+        "worker_max_memory_per_child": settings.worker_max_memory_mb * 1024,  # Celery counts KiB
         # No two copies of one job run at once after the worker loses the broker.
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_track_started": True,

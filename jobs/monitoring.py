@@ -41,22 +41,35 @@ def broker_connection(broker_url: str, timeout_s: float, connect_timeout_s: floa
                       transport_options={"read_timeout": timeout_s, "write_timeout": timeout_s})
 
 
-def read_queue_depths(broker_url: str, timeout_s: float,
-                      names: Iterable[str] | None = None) -> tuple[dict[str, int], bool]:
-    """The depths read from the broker within `timeout_s`, and whether it answered for every queue.
+@dataclass(frozen=True)
+class QueueFigures:
+    """What a passive declare tells of a queue: messages ready for delivery and consumers attached."""
+
+    ready: int
+    consumers: int
+
+    @property
+    def stalled(self) -> bool:
+        """Messages wait and nobody consumes them (a worker group is down)."""
+        return self.ready > 0 and self.consumers == 0
+
+
+def read_queue_figures(broker_url: str, timeout_s: float,
+                       names: Iterable[str] | None = None) -> tuple[dict[str, QueueFigures], bool]:
+    """Each queue's figures read from the broker within `timeout_s`, and whether it answered for every queue.
 
     A broker failure midway keeps what was read before it; it never raises.
     """
-    depths: dict[str, int] = {}
+    figures: dict[str, QueueFigures] = {}
     try:
         with broker_connection(broker_url, timeout_s) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=timeout_s)
-            for name, ready in iter_queue_depths(connection, names):
-                depths[name] = ready
+            for name, ready, consumers in iter_queue_figures(connection, names):
+                figures[name] = QueueFigures(ready, consumers)
     except Exception as error:  # noqa: BLE001 - an outage is reported as "broker down", never raised to a page
         log.warning("queue depths incomplete, broker unavailable: %s", str(error)[:200])
-        return depths, False
-    return depths, True
+        return figures, False
+    return figures, True
 
 
 def queue_depths(connection: Connection) -> dict[str, int]:
@@ -65,21 +78,28 @@ def queue_depths(connection: Connection) -> dict[str, int]:
 
 
 def iter_queue_depths(connection: Connection, names: Iterable[str] | None = None) -> Iterator[tuple[str, int]]:
-    """(queue, ready messages) one queue at a time (`names`, default every monitored queue), so a caller
-    whose broker fails midway keeps what it got.
+    """(queue, ready messages) of iter_queue_figures."""
+    for name, ready, _consumers in iter_queue_figures(connection, names):
+        yield name, ready
 
-    A passive declare reads the count without the management plugin. The broker closes a channel
-    whose passive declare names a missing queue, so the next queue gets a fresh channel.
+
+def iter_queue_figures(connection: Connection,
+                       names: Iterable[str] | None = None) -> Iterator[tuple[str, int, int]]:
+    """(queue, ready messages, consumers) one queue at a time (`names`, default every monitored queue), so a
+    caller whose broker fails midway keeps what it got.
+
+    A passive declare reads both without the management plugin. The broker closes a channel whose
+    passive declare names a missing queue, so the next queue gets a fresh channel.
     """
     channel = connection.channel()
     try:
         for name in monitored_queue_names() if names is None else names:
             try:
-                _name, ready, _consumers = channel.queue_declare(name, passive=True)
+                _name, ready, consumers = channel.queue_declare(name, passive=True)
             except NotFound:
-                ready = 0
+                ready = consumers = 0
                 channel = connection.channel()
-            yield name, ready
+            yield name, ready, consumers
     finally:
         channel.close()
 

@@ -14,7 +14,7 @@ from config.settings import Settings
 from jobs.db import Database
 from jobs.kinds import declared_kinds
 from jobs.metrics import MetricFilesCollector, metrics_root
-from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_depths
+from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, read_queue_figures
 from jobs.states import JobState
 from webapp.access import requires
 from webapp.retention import past_retention
@@ -54,20 +54,24 @@ class DatabaseCollector:
 
 
 class BrokerCollector:
-    """Ready messages per task and dead-letter queue, asked of the broker with a short timeout."""
+    """Ready messages and consumers per task and dead-letter queue, asked of the broker with a short timeout."""
 
     def __init__(self, broker_url: str, timeout_s: float) -> None:
         self.broker_url = broker_url
         self.timeout_s = timeout_s
 
     def collect(self) -> Iterator[Metric]:
-        depths, up = read_queue_depths(self.broker_url, self.timeout_s)
+        figures, up = read_queue_figures(self.broker_url, self.timeout_s)
         ready = GaugeMetricFamily("jobs_queue_messages_ready", "Messages ready for delivery per queue",
                                   labels=["queue"])
+        consumers = GaugeMetricFamily("jobs_queue_consumers", "Consumers attached to each queue (workers' "
+                                      "channels); 0 with ready messages means nobody takes them", labels=["queue"])
         for name in monitored_queue_names():
-            if name in depths:
-                ready.add_metric([name], depths[name])
+            if name in figures:
+                ready.add_metric([name], figures[name].ready)
+                consumers.add_metric([name], figures[name].consumers)
         yield ready
+        yield consumers
         yield GaugeMetricFamily("jobs_broker_up", "1 when the broker answered this scrape, else 0", value=int(up))
 
     def describe(self) -> list[Metric]:

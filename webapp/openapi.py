@@ -490,7 +490,9 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "properties": {
                     "jobs_by_state": {"type": "object", "additionalProperties": {"type": "integer"}},
                     "queues": {"type": ["array", "null"], "items": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "ready": {"type": "integer"}, "dead_letter": {"type": "boolean"}}}},
+                        "name": {"type": "string"}, "ready": {"type": "integer"}, "consumers": {"type": "integer"},
+                        "dead_letter": {"type": "boolean"},
+                        "stalled": {"type": "boolean", "description": "ready messages and no consumer"}}}},
                     "event_queues": {"type": ["array", "null"], "items": {"type": "object", "properties": {
                         "name": {"type": "string"}, "ready": {"type": "integer"}, "dead_letter": {"type": "boolean"},
                         "binding_keys": {"type": ["array", "null"], "items": {"type": "string"}}}}},

@@ -10,6 +10,8 @@ from jobs.celery_app import declare_topology
 from jobs.monitoring import job_counts, monitored_queue_names, outbox_backlog, queue_depths
 from jobs.topology import DEAD_LETTER_EXCHANGE, JOBS_EXCHANGE
 from tests.conftest import Stack
+from tests.integration.test_sign_in import sign_in
+from tests.support.accounts import token_client
 from tests.support.api import submit_sleep
 from tests.support.services import rabbit_vhost
 
@@ -61,3 +63,29 @@ def test_counts_and_backlog_on_the_stack_database(stack: Stack) -> None:
     assert counts[key] == before_counts.get(key, 0) + 2
     assert backlog.count == before_backlog.count + 2
     assert backlog.oldest_age_s is not None and backlog.oldest_age_s >= 0
+
+
+def test_a_queue_with_messages_and_no_consumer_is_called_out_on_the_overview_and_in_metrics(
+    stack: Stack, broker_url: str
+) -> None:
+    with Connection(broker_url, transport_options={"confirm_publish": True}) as connection:
+        declare_topology(connection)
+        Producer(connection.default_channel, exchange=JOBS_EXCHANGE).publish({"n": 1}, routing_key="etl")
+        listener = connection.channel()  # one consumer on diagnostics, as a worker's channel is
+        listener.basic_consume("diagnostics", callback=lambda message: None)
+        app = stack.app(broker_url=broker_url)
+        viewer = token_client(app, stack.account("viewer").token)
+        queues = {queue["name"]: queue for queue in viewer.get("/api/overview").get_json()["queues"]}
+        metrics = viewer.get("/metrics").get_data(as_text=True)
+        person = stack.account("viewer")
+        browser = app.test_client()
+        sign_in(browser, person.email, person.password)
+        home = browser.get("/").get_data(as_text=True)
+        listener.close()
+    assert queues["etl"] | {"name": "etl"} == {"name": "etl", "ready": 1, "consumers": 0, "dead_letter": False,
+                                               "stalled": True}
+    assert (queues["diagnostics"]["consumers"], queues["diagnostics"]["stalled"]) == (1, False)
+    assert not queues["etl.dead"]["stalled"]  # a dead-letter queue has no consumer by design
+    assert 'jobs_queue_consumers{queue="diagnostics"} 1.0' in metrics
+    assert 'jobs_queue_consumers{queue="etl"} 0.0' in metrics
+    assert "etl has 1 waiting and no consumer" in home

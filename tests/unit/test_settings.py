@@ -5,7 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from config.flower import flower_options
 from config.settings import EXAMPLE_SECRET_KEY, PROJECT_ROOT, Settings, SettingsError, load_settings
+from jobs.celery_app import celery_config
 
 
 def settings_error(environ: dict[str, str]) -> str:
@@ -210,3 +212,9 @@ def test_task_events_are_off_until_a_monitor_or_the_setting_turns_them_on() -> N
     assert celery_config(load_settings({}))["worker_send_task_events"] is False
     assert celery_config(load_settings({"WORKER_TASK_EVENTS": "true"}))["worker_send_task_events"] is True
     assert celery_config(load_settings({}))["task_send_sent_event"] is False
+
+
+def test_worker_memory_and_flower_task_limits_reach_celery_and_flower() -> None:
+    settings = load_settings({}, worker_max_memory_mb=300, flower_max_tasks=5000)
+    assert celery_config(settings)["worker_max_memory_per_child"] == 300 * 1024  # Celery counts KiB
+    assert flower_options(settings)["max_tasks"] == 5000

@@ -1,4 +1,4 @@
-// The home page refreshes its counts, queue depths and outbox backlog from GET /api/overview.
+// The home page refreshes its counts, queue depths and consumers and outbox backlog from GET /api/overview.
 (function () {
   "use strict";
   var root = document.getElementById("overview");
@@ -27,7 +27,14 @@
     document.getElementById("broker-down").hidden = data.queues !== null;
     (data.queues || []).concat(data.event_queues || []).forEach(function (queue) {
       set('[data-queue="' + queue.name + '"]', queue.ready);
+      if (!queue.dead_letter) { set('[data-consumers="' + queue.name + '"]', queue.consumers); }
     });
+    var stalled = (data.queues || []).filter(function (queue) { return queue.stalled; });
+    var alert = document.getElementById("stalled-queues");
+    alert.textContent = stalled.map(function (queue) {
+      return queue.name + " has " + queue.ready + " waiting and no consumer: no worker takes it.";
+    }).join(" ");
+    alert.hidden = stalled.length === 0;
     set('[data-outbox="unsent"]', data.outbox.unsent);
     set('[data-outbox="oldest"]', seconds(data.outbox.oldest_age_s));
     status.textContent = "Updated " + new Date().toLocaleTimeString() + ".";
