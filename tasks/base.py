@@ -16,7 +16,7 @@ from jobs.context import JobCancelled, JobContext, WaitForChildren
 from jobs.kinds import JobKind, declared_kinds
 from jobs.lifecycle import AttemptSuperseded, Decision, error_info
 from jobs.retry_policy import TransientError
-from jobs.topology import dead_letter_queue_name
+from jobs.topology import DEAD_LETTER_EXCHANGE, dead_letter_queue_name
 from tasks.runtime import retry_policy, retry_producer, worker_database, worker_publisher, worker_settings
 
 log = logging.getLogger("tasks")
@@ -153,15 +153,37 @@ class JobTask(Task):
 
     def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                    einfo: Any) -> None:
-        """Hard time limit (the pool child was killed): the job fails with a readable error."""
+        """Hard time limit (the pool child was killed): the job fails with a readable error, and a copy of its
+        message goes to its dead-letter queue, as every other failure's does (Celery acknowledges the message of
+        a timed-out task, so the broker dead-letters nothing), where the dead-letter tools can replay it."""
         if not isinstance(exc, TimeLimitExceeded) or not args:
             return
+        kind = declared_kinds().get(self.name)
+        dead_queue = dead_letter_queue_name(kind.queue.name) if kind else None
         with worker_database().transaction() as session:
             job = lifecycle.load_for_update(session, args[0])
-            if job.state == "running":
-                lifecycle.fail(session, job.id, job.attempts, error_info(
-                    f"the job exceeded its hard time limit of {self.time_limit} s and was killed",
-                    kind="TimeLimitExceeded"))
+            if job.state != "running":
+                return
+            lifecycle.fail(session, job.id, job.attempts, error_info(
+                f"the job exceeded its hard time limit of {self.time_limit} s and was killed",
+                kind="TimeLimitExceeded"), dead_letter_queue=dead_queue)
+        if kind is not None:
+            self._copy_to_dead_letters(str(args[0]), kind, "time limit")
+
+    def _copy_to_dead_letters(self, job_id: str, kind: JobKind, reason: str) -> None:
+        """Publish (confirmed) the job's task message to `<queue>.dead`, with the headers a broker's dead-lettering
+        would give the dead-letter tools: the queue it died in and why."""
+        headers, properties, body = worker_publisher().task_message(kind.name, job_id)
+        try:
+            retry_producer().publish(
+                body, exchange=DEAD_LETTER_EXCHANGE.name, routing_key=kind.queue.name, serializer="json",
+                headers={**headers, "x-first-death-queue": kind.queue.name, "x-first-death-reason": reason},
+                delivery_mode=2, retry=True, retry_policy={"max_retries": 3}, **properties)
+        except Exception:
+            log.exception("job_id=%s: its message could not be copied to %s", job_id,
+                          dead_letter_queue_name(kind.queue.name))
+            return
+        metrics.count_dead_lettered(kind.name, kind.queue.name)
 
 
 def register_job_tasks(app: Celery) -> None:

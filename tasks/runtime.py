@@ -62,3 +62,11 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         base_s=settings.retry_backoff_base_s,
         max_s=settings.retry_backoff_max_s,
     )
+
+
+def forget_parent_connections() -> None:
+    """In a new pool process: drop the broker connections the parent made (its hard-time-limit handler
+    publishes), so this process opens its own; they are left unclosed, a close would go out on the
+    parent's socket."""
+    for cached in (worker_publisher, event_publisher, retry_producer):
+        cached.cache_clear()

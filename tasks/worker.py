@@ -10,7 +10,7 @@ from config.settings import get_settings
 from jobs.celery_app import create_celery, declare_topology
 from jobs.metrics import own_metrics_dir
 from tasks.base import register_job_tasks
-from tasks.runtime import worker_database
+from tasks.runtime import forget_parent_connections, worker_database
 
 app = create_celery(get_settings())
 register_job_tasks(app)
@@ -23,6 +23,7 @@ def _declare_topology(sender: Any = None, **_: Any) -> None:
 
 def _fresh_database_per_child(**_: Any) -> None:
     worker_database().dispose()
+    forget_parent_connections()
 
 
 def _own_metrics_dir(sender: Any = None, **_: Any) -> None:

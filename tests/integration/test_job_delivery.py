@@ -241,6 +241,24 @@ def test_soft_time_limit_fails_the_job_with_a_readable_error(
     wait_for_dead_letter(stack, job_id)
 
 
+def test_a_job_killed_by_its_hard_time_limit_is_dead_lettered_and_can_be_replayed(
+    stack: Stack, client: FlaskClient, worker: CeleryWorker
+) -> None:
+    # Soft limit 6 s, hard limit 9 s in the tests; the job sleeps on past the soft one, as if stuck in C code.
+    job_id = submit_sleep(client, seconds=30, steps=1, ignore_soft_limit=True)
+    job = wait_for_state(client, job_id, "failed", timeout=40)
+    assert job["error"]["type"] == "TimeLimitExceeded" and "hard time limit of 9 s" in job["error"]["message"]
+    replay = client.post(f"/api/dead-letters/{job_id}/replay")  # the dead-letter tools see it like any failure
+    assert replay.status_code == 202 and replay.get_json()["messages_removed"] == 1, replay.get_data(as_text=True)
+    again = wait_for_job(client, job_id, lambda j: j["attempts"] == 2, 20, what="the replayed attempt")
+    assert again["state"] in ("queued", "running") and again["attempt_history"][0]["outcome"] == "failed"
+    with stack.db.read_session() as session:
+        events = set(session.scalars(select(OutboxMessage.task_name).where(
+            OutboxMessage.job_id == uuid.UUID(job_id), OutboxMessage.event.is_not(None))))
+    assert {"job.failed", "job.dead_lettered"} <= events
+    client.post(f"/api/jobs/{job_id}/cancel")
+
+
 def test_failed_job_retried_by_a_client_gets_a_new_attempt(client: FlaskClient, worker: CeleryWorker) -> None:
     job_id = submit_sleep(client, seconds=0, fail_times=3)  # fails all 3 automatic attempts
     wait_for_state(client, job_id, "failed", timeout=30)

@@ -136,7 +136,7 @@ def test_overlap_skip_never_starts_a_period_while_the_previous_slow_job_runs(
     stack: Stack, client: FlaskClient, worker: CeleryWorker
 ) -> None:
     schedule = create(client, kind="diagnostics.sleep", params={"seconds": 5}, rule=f"every {PERIOD_S} seconds")
-    assert schedule["params"] == {"seconds": 5, "fail_times": 0, "steps": 1}  # the kind's defaults filled in
+    assert schedule["params"] == {"seconds": 5, "fail_times": 0, "steps": 1, "ignore_soft_limit": False}  # defaults
     runner = beat(stack)
     try:
         wait_for(lambda: sum(run.outcome == "submitted" for run in recorded(stack, schedule["id"])) >= 3, 60,

@@ -29,3 +29,5 @@ class SleepRequest(BaseModel):
     seconds: float = Field(1.0, ge=0, le=3600, description="total time to sleep")
     fail_times: int = Field(0, ge=0, le=100, description="fail transiently on this many first attempts")
     steps: int = Field(1, ge=1, le=1000, description="progress checkpoints")
+    ignore_soft_limit: bool = Field(False, description="sleep on past the soft time limit, as a job stuck in C "
+                                    "code would, until the hard limit kills it (tests the hard-limit path)")
