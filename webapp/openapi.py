@@ -165,7 +165,8 @@ def _schemas() -> dict[str, Any]:
         "JobPage": {
             "type": "object",
             "properties": {"items": {"type": "array", "items": _ref("Job")},
-                           "next_cursor": {"type": ["string", "null"]}},
+                           "next_cursor": {"type": ["string", "null"]},
+                           "count": {"type": "integer", "description": "jobs matching the filters, all pages"}},
         },
         "Error": {
             "type": "object",
@@ -358,6 +359,17 @@ def _dead_letter_paths() -> dict[str, Any]:
     }
 
 
+def _search_parameters() -> list[dict[str, Any]]:
+    """The job search's filters beyond state and kind, described by JobListQuery's own fields."""
+    from webapp.schemas.jobs import JobListQuery
+
+    dates = {"created_from", "created_to", "finished_from", "finished_to"}
+    return [{"name": name, "in": "query", "description": field.description or f"a UTC day ({name})",
+             "schema": {"type": "string", **({"format": "date"} if name in dates else {}),
+                        **({"format": "uuid"} if name == "parent" else {})}}
+            for name, field in JobListQuery.model_fields.items() if name not in ("state", "kind", "limit", "cursor")]
+
+
 def _schedule_paths() -> dict[str, Any]:
     one = [{"name": "schedule_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
     schedule = {"type": "object", "description": "a schedule with its next five run times in its zone, its "
@@ -454,10 +466,11 @@ def openapi_document() -> dict[str, Any]:
                  "description": "Submit long-running jobs and poll their state. Timestamps are UTC ISO-8601."},
         "paths": _with_access_errors(_with_submit_options({
             "/api/jobs": {"get": {
-                "summary": "List jobs, newest first",
+                "summary": "Find jobs, newest first: every filter given must hold; `count` counts all pages",
                 "parameters": [
                     {"name": "state", "in": "query", "schema": {"type": "string", "enum": [s.value for s in JobState]}},
                     {"name": "kind", "in": "query", "schema": {"type": "string", "enum": list(declared_kinds())}},
+                    *_search_parameters(),
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100}},
                     {"name": "cursor", "in": "query", "schema": {"type": "string"},
                      "description": "next_cursor of the previous page"},

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from etl.models import ImportRun
 from invoicing.models import Invoice
 from jobs import lifecycle
 from jobs.models import Job
@@ -34,12 +37,56 @@ def get_job_or_404(session: Session, raw_id: str, *, for_update: bool = False) -
 def find_jobs(query: JobListQuery) -> tuple[list[Job], str | None]:
     """One page of jobs, newest first, and the cursor of the next page (None on the last)."""
     statement = newest_first_page(select(Job), Job.created_at, Job.id, query.limit, query.cursor)
-    if query.state:
-        statement = statement.where(Job.state == query.state)
-    if query.kind:
-        statement = statement.where(Job.kind == query.kind)
+    statement = statement.where(*job_filters(query))
     with runtime().db.read_session() as session:
         return split_page(list(session.scalars(statement)), query.limit)
+
+
+def count_jobs(query: JobListQuery) -> int:
+    """How many jobs match the query's filters (all pages)."""
+    with runtime().db.read_session() as session:
+        return session.scalar(select(func.count()).select_from(Job).where(*job_filters(query))) or 0
+
+
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    return func.lower(column).contains(text.lower(), autoescape=True)
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+def job_filters(query: JobListQuery) -> list[ColumnElement[bool]]:
+    """The WHERE conditions of the query's filters. The domain keys (invoice number, customer, file name)
+    match the job that issued the invoice or ran the import."""
+    found: list[ColumnElement[bool]] = []
+    if query.state:
+        found.append(Job.state == query.state)
+    if query.kind:
+        found.append(Job.kind == query.kind)
+    for column, low, high in ((Job.created_at, query.created_from, query.created_to),
+                              (Job.finished_at, query.finished_from, query.finished_to)):
+        if low:
+            found.append(column >= _day_start(low))
+        if high:
+            found.append(column < _day_start(high + timedelta(days=1)))
+    if query.submitted_by:
+        found.append(_contains(Job.submitted_by, query.submitted_by))
+    if query.error_type:
+        found.append(Job.error["type"].as_string() == query.error_type)
+    if query.error:
+        found.append(_contains(Job.error["message"].as_string(), query.error))
+    if query.parent:
+        found.append(Job.parent_id == query.parent)
+    if query.invoice:
+        found.append(Job.id.in_(select(Invoice.job_id).where(_contains(Invoice.number, query.invoice))))
+    if query.customer:
+        found.append(Job.id.in_(select(Invoice.job_id).where(
+            _contains(Invoice.customer_email, query.customer) | _contains(Invoice.customer["name"].as_string(),
+                                                                           query.customer))))
+    if query.file:
+        found.append(Job.id.in_(select(ImportRun.job_id).where(_contains(ImportRun.filename, query.file))))
+    return found
 
 
 def find_invoices(query: InvoiceListQuery) -> tuple[list[Invoice], str | None]:

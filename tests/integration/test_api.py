@@ -98,7 +98,7 @@ def test_valid_submission_is_accepted_with_location_and_defaults(client: FlaskCl
     job = response.get_json()
     assert response.headers["Location"] == f"/api/jobs/{job['id']}"
     assert job["state"] == "queued" and job["kind"] == "diagnostics.sleep"
-    assert job["params"] == {"seconds": 0, "fail_times": 0, "steps": 2}
+    assert job["params"] == {"seconds": 0, "fail_times": 0, "steps": 2, "ignore_soft_limit": False}
     assert state_of(client, job["id"]) == "queued"
 
 

@@ -17,7 +17,7 @@ from jobs.states import JobState
 from webapp.access import current_actor, requires
 from webapp.api.requests import query_args
 from webapp.errors import ApiError
-from webapp.queries import find_jobs, get_job_or_404, parse_job_id
+from webapp.queries import count_jobs, find_jobs, get_job_or_404, parse_job_id
 from webapp.runtime import runtime
 from webapp.schemas.jobs import JobListQuery
 from webapp.serializers import job_document, job_etag, job_to_dict
@@ -106,8 +106,10 @@ def _get_job_postgresql(db: Database, key: uuid.UUID, raw_id: str) -> Response:
 
 @bp.get("")
 def list_jobs() -> Response:
-    page, next_cursor = find_jobs(query_args(JobListQuery))
-    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": next_cursor})
+    query = query_args(JobListQuery)
+    page, next_cursor = find_jobs(query)
+    return jsonify({"items": [job_to_dict(job) for job in page], "next_cursor": next_cursor,
+                    "count": count_jobs(query)})
 
 
 def cancel(job_id: str) -> Job:

@@ -19,7 +19,7 @@ from webapp.api.requests import query_args
 from webapp.formatting import seconds_text
 from webapp.overview import overview
 from webapp.pages.outcome import flash_outcome
-from webapp.queries import find_jobs, get_job_or_404
+from webapp.queries import count_jobs, find_jobs, get_job_or_404
 from webapp.runtime import runtime
 from webapp.schemas.jobs import JobListQuery
 from webapp.serializers import job_to_dict
@@ -63,8 +63,9 @@ def list_jobs() -> str:
     query = query_args(JobListQuery, drop_empty=True)
     page, next_cursor = find_jobs(query)
     rows = [(job_to_dict(job), duration_s(job)) for job in page]
-    return render_template("jobs.html", rows=rows, next_cursor=next_cursor, query=query,
-                           states=[state.value for state in JobState], kinds=list(declared_kinds()))
+    return render_template("jobs.html", rows=rows, next_cursor=next_cursor, query=query, filters=query.filters(),
+                           count=count_jobs(query), states=[state.value for state in JobState],
+                           kinds=list(declared_kinds()))
 
 
 @bp.get("/jobs/<job_id>")
