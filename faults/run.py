@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
+import json
 import logging
 import shutil
 import signal
@@ -98,6 +100,14 @@ def subjects(suite: Suite) -> list[str]:
         return [str(message["Subject"]) for _recipients, message in suite.smtp.handler.received]
 
 
+def write_answers(path: Path, answers: list[Answer]) -> None:
+    """The client's log: every answer, one JSON object a line (accepted ids, refusals with their status)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        for answer in answers:
+            out.write(json.dumps(dataclasses.asdict(answer)) + "\n")
+
+
 def skipped_deliveries(log_dir: Path) -> int:
     """How many deliveries the workers have dropped as copies (their log's "delivery skipped" lines)."""
     return sum(path.read_text(errors="replace").count("delivery skipped") for path in log_dir.glob("worker-*.log"))
@@ -126,6 +136,7 @@ def run_scenario(suite: Suite, scenario: Scenario, profile: str) -> Result:
         trial.problems.append(f"the scenario could not act: {type(error).__name__}: {error}")
         workload.stop()
     answers = workload.wait()
+    write_answers(suite.stack.log_dir / f"answers-{scenario.name}.jsonl", [answer for answer, _ in imports] + answers)
     if trial.undone_at is None:
         trial.undone_at = time.time()
     left_down = heal(suite)
