@@ -58,7 +58,7 @@ def _day_start(day: date) -> datetime:
 
 def job_filters(query: JobListQuery) -> list[ColumnElement[bool]]:
     """The WHERE conditions of the query's filters. The domain keys (invoice number, customer, file name)
-    match the job that issued the invoice or ran the import."""
+    match the job that issued the invoice or ran the import; a customer's email also finds its invoice emails."""
     found: list[ColumnElement[bool]] = []
     if query.state:
         found.append(Job.state == query.state)
@@ -80,10 +80,11 @@ def job_filters(query: JobListQuery) -> list[ColumnElement[bool]]:
         found.append(Job.parent_id == query.parent)
     if query.invoice:
         found.append(Job.id.in_(select(Invoice.job_id).where(_contains(Invoice.number, query.invoice))))
-    if query.customer:
+    if query.customer:  # the job that issued the customer's invoice, or the one that emailed it
         found.append(Job.id.in_(select(Invoice.job_id).where(
             _contains(Invoice.customer_email, query.customer) | _contains(Invoice.customer["name"].as_string(),
-                                                                           query.customer))))
+                                                                           query.customer)))
+                     | ((Job.kind == "invoice.email") & _contains(Job.params["to"].as_string(), query.customer)))
     if query.file:
         found.append(Job.id.in_(select(ImportRun.job_id).where(_contains(ImportRun.filename, query.file))))
     return found

@@ -58,6 +58,9 @@ def world(stack: Stack) -> dict[str, Any]:
         invoice = store_invoice(session, invoice_job, request,
                                 InvoicingOptions(seller=Party("Seller"), invoice_dir=stack.settings.invoice_dir,
                                                  due_days=30))
+    with stack.db.transaction() as session:  # its email, as the notification service starts it
+        email_job, _message = submit_job(session, "invoice.email", {"invoice_id": str(invoice.id),
+                                                                    "to": request.customer.email})
     filename = f"orders-{uuid.uuid4().hex[:6]}.csv"
     uploader = token_client(stack.app(broker_url=CLOSED_PORT_BROKER), stack.account("operator").token)
     csv_file = (io.BytesIO(b"customer_id,name,email,country\n1,Ann,a@x.io,DE\n"), filename)
@@ -66,7 +69,8 @@ def world(stack: Stack) -> dict[str, Any]:
     assert upload.status_code == 202, upload.get_data(as_text=True)
     return {"who": who, "queued": queued, "smtp_down": smtp_down, "timed_out": timed_out, "batch": batch,
             "children": children, "invoice_job": invoice_job, "number": invoice.number, "customer": customer,
-            "email": request.customer.email, "import": uuid.UUID(upload.get_json()["id"]), "filename": filename}
+            "email": request.customer.email,
+            "email_job": email_job.id, "import": uuid.UUID(upload.get_json()["id"]), "filename": filename}
 
 
 @pytest.fixture
@@ -93,7 +97,7 @@ def test_each_filter_alone_and_combined(viewer: FlaskClient, world: dict[str, An
     assert found(viewer, parent=str(world["batch"])) == set(world["children"])
     assert found(viewer, invoice=world["number"]) == {world["invoice_job"]}
     assert found(viewer, customer=world["customer"].split()[1]) == {world["invoice_job"]}  # part of the name
-    assert found(viewer, customer=world["email"].upper()) == {world["invoice_job"]}
+    assert found(viewer, customer=world["email"].upper()) == {world["invoice_job"], world["email_job"]}
     assert found(viewer, file=world["filename"]) == {world["import"]}
     assert found(viewer, file=world["filename"], kind="invoice.create") == set()
 
