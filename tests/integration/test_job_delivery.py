@@ -248,7 +248,9 @@ def test_a_job_killed_by_its_hard_time_limit_is_dead_lettered_and_can_be_replaye
     job_id = submit_sleep(client, seconds=30, steps=1, ignore_soft_limit=True)
     job = wait_for_state(client, job_id, "failed", timeout=40)
     assert job["error"]["type"] == "TimeLimitExceeded" and "hard time limit of 9 s" in job["error"]["message"]
-    replay = client.post(f"/api/dead-letters/{job_id}/replay")  # the dead-letter tools see it like any failure
+    # The dead-letter tools see it like any failure: its copy reaches <queue>.dead just after the failure commits.
+    replay = wait_for(lambda: (answer := client.post(f"/api/dead-letters/{job_id}/replay")).status_code != 404
+                      and answer, 15, what="the job's message in diagnostics.dead")
     assert replay.status_code == 202 and replay.get_json()["messages_removed"] == 1, replay.get_data(as_text=True)
     again = wait_for_job(client, job_id, lambda j: j["attempts"] == 2, 20, what="the replayed attempt")
     assert again["state"] in ("queued", "running") and again["attempt_history"][0]["outcome"] == "failed"
