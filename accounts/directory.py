@@ -23,6 +23,7 @@ from accounts.passwords import (
 )
 from accounts.roles import Role
 from jobs.db import utcnow
+from jobs.field_errors import FieldError
 
 MAX_TOKEN_NAME_LENGTH = 100
 MAX_TOKEN_DAYS = 3650
@@ -30,13 +31,8 @@ MAX_TOKEN_DAYS = 3650
 LAST_USED_GRANULARITY = timedelta(minutes=10)
 
 
-class AccountError(ValueError):
+class AccountError(FieldError):
     """Input the directory refuses; `field` names what was wrong."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 class AccountExists(AccountError):

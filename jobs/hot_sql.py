@@ -18,7 +18,7 @@ from psycopg import Connection
 from psycopg.types.json import Jsonb
 
 from jobs.db import utcnow
-from jobs.transitions import FAILED, RETRYING, SUCCEEDED, Claimed, JobRow, Outcome, claimable
+from jobs.transitions import RETRYING, SUCCEEDED, Claimed, JobRow, Outcome, claimable
 
 _RETURNING = "id, kind, state, queue, attempts, created_at, started_at, finished_at"
 
@@ -66,7 +66,8 @@ WITH done AS (
 SELECT {_RETURNING} FROM done"""
 
 
-FINISH = {outcome: _finish_sql(outcome) for outcome in (SUCCEEDED, FAILED, RETRYING)}
+# No failure here: lifecycle.fail writes a failure's events with it, on the general path.
+FINISH = {outcome: _finish_sql(outcome) for outcome in (SUCCEEDED, RETRYING)}
 
 
 # --- submit: the job, its outbox message and its audit entry -------------------------------------

@@ -13,13 +13,11 @@ from string import Template
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from jobs.field_errors import FieldError
 
-class ParamsError(ValueError):
+
+class ParamsError(FieldError):
     """A placeholder that does not exist or a malformed template; `field` names the param."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
 
 
 def _previous_month_end(day: date) -> date:

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from jobs.field_errors import FieldError
+
 INTERVAL = re.compile(r"every\s+(\d{1,6})\s*(s|sec|secs|seconds?|m|min|mins|minutes?)", re.IGNORECASE)
 MIN_INTERVAL_S = 1
 # A scheduler that was down for long looks back at most this many periods (the older are not listed).
@@ -23,12 +25,8 @@ MAX_LOOKBACK = 1000
 MAX_CRON_LOOKBACK = timedelta(days=40)
 
 
-class RuleError(ValueError):
+class RuleError(FieldError):
     """A rule or zone that cannot be scheduled; `field` names the input."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
 
 
 @dataclass(frozen=True)

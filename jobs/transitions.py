@@ -199,8 +199,9 @@ def _finish_statements(outcome: Outcome, with_result: bool) -> tuple[Any, Any, A
     return job_update, close, both
 
 
+# No failure here: lifecycle.fail writes a failure's events with it, on the general path.
 _STATEMENTS = {(outcome, with_result): _finish_statements(outcome, with_result)
-               for outcome in (SUCCEEDED, FAILED, RETRYING) for with_result in (True, False)}
+               for outcome in (SUCCEEDED, RETRYING) for with_result in (True, False)}
 
 
 def finish(target: Session | Connection, job_id: Any, attempt: int, outcome: Outcome, *,

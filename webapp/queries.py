@@ -94,8 +94,7 @@ def find_invoices(query: InvoiceListQuery) -> tuple[list[Invoice], str | None]:
     """One page of invoices, newest first, and the cursor of the next page (None on the last)."""
     statement = newest_first_page(select(Invoice), Invoice.created_at, Invoice.id, query.limit, query.cursor)
     if query.customer:
-        statement = statement.where(func.lower(Invoice.customer_email).contains(query.customer.lower(),
-                                                                                autoescape=True))
+        statement = statement.where(_contains(Invoice.customer_email, query.customer))
     if query.date_from:
         statement = statement.where(Invoice.issue_date >= query.date_from)
     if query.date_to:

@@ -12,11 +12,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jobs.db import utcnow
+from jobs.field_errors import FieldError
 from jobs.kinds import declared_kinds
 from jobs.models import AnyJob
 from jobs.schedule_models import Schedule, ScheduleAuditEntry, ScheduleRun
-from jobs.schedule_params import ParamsError, render_params
-from jobs.schedule_rules import Rule, RuleError, parse_rule
+from jobs.schedule_params import render_params
+from jobs.schedule_rules import Rule, parse_rule
 from webapp.access import current_actor
 from webapp.errors import ApiError, validation_error
 from webapp.runtime import runtime
@@ -107,12 +108,8 @@ def checked(values: dict[str, Any]) -> NewSchedule:
         raise validation_error(error) from None
     try:
         rule = parse_rule(schedule.rule, schedule.timezone)
-    except RuleError as error:
-        raise _invalid(error.field, error.reason) from None
-    model = SCHEDULABLE[schedule.kind]
-    try:
-        validated = model.model_validate(_params_for(schedule.params, rule, utcnow()))
-    except ParamsError as error:
+        validated = SCHEDULABLE[schedule.kind].model_validate(_params_for(schedule.params, rule, utcnow()))
+    except FieldError as error:  # the rule, the zone or a placeholder
         raise _invalid(error.field, error.reason) from None
     except ValidationError as error:
         item = error.errors()[0]
@@ -194,10 +191,8 @@ def run_now(schedule_id: int) -> AnyJob:
         schedule = schedule_or_404(session, schedule_id)
         rule = parse_rule(schedule.rule, schedule.timezone)
         kind, params = schedule.kind, render_params(schedule.params, utcnow(), rule.zone)
-    job, _new = submit(declared_kinds()[kind], params)
-    with runtime().db.transaction() as session:
-        schedule = schedule_or_404(session, schedule_id)
-        _audit(session, schedule, "ran now", {"job_id": str(job.id)})
+    job, _new = submit(declared_kinds()[kind], params,  # its audit entry in the job's own transaction
+                       alongside=lambda session, job: _audit(session, schedule, "ran now", {"job_id": str(job.id)}))
     return job
 
 
